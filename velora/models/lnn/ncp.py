@@ -1,0 +1,235 @@
+"""LiquidNCPNetwork: three NCP liquid cells (inter, command, motor) chained by one wiring."""
+
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from torch import nn
+
+from velora.models.lnn.cell import NCPLiquidCell
+from velora.wiring import Wiring
+
+LAYER_NAMES = ("inter", "command", "motor")
+# Multiply-adds per step (batch x fused weights) above which the PyTorch BLAS loop wins.
+COMPILED_MAX_MACS = 1_000_000
+
+
+class LiquidNCPNetwork(nn.Module):
+    """A sensory -> inter -> command -> motor liquid network with sparse NCP wiring.
+
+    ``seed`` fixes both the wiring and the initial weights without touching global random state.
+    ``wiring`` rebuilds a network around existing masks (the sizes must agree).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        n_neurons: int,
+        out_features: int,
+        *,
+        sparsity_level: float = 0.5,
+        seed: int | None = None,
+        device: torch.device | str | None = None,
+        wiring: Wiring | None = None,
+    ) -> None:
+        super().__init__()
+        if wiring is None:
+            wiring = Wiring(
+                in_features, n_neurons, out_features, sparsity_level=sparsity_level, seed=seed
+            )
+        elif (wiring.in_features, wiring.n_neurons, wiring.out_features) != (
+            in_features,
+            n_neurons,
+            out_features,
+        ):
+            raise ValueError(
+                f"wiring sizes ({wiring.in_features}, {wiring.n_neurons}, "
+                f"{wiring.out_features}) do not match ({in_features}, {n_neurons}, {out_features})"
+            )
+        self.wiring = wiring
+        self.in_features = wiring.in_features
+        self.n_neurons = wiring.n_neurons
+        self.out_features = wiring.out_features
+        self.n_units = self.n_neurons + self.out_features
+        self.seed = seed
+
+        masks, counts = wiring.data()
+        sizes = [(counts.sensory, counts.inter), (counts.inter, counts.command)]
+        sizes.append((counts.command, counts.motor))
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            cells = [
+                NCPLiquidCell(n_in, n_out, mask, device=device)
+                for (n_in, n_out), mask in zip(
+                    sizes, (masks.inter, masks.command, masks.motor), strict=True
+                )
+            ]
+        self.layers = nn.ModuleDict(OrderedDict(zip(LAYER_NAMES, cells, strict=True)))
+        self.out_sizes = [cell.n_hidden for cell in cells]
+
+    @property
+    def total_params(self) -> int:
+        """Number of trainable parameters, masked or not."""
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def active_params(self) -> int:
+        """Parameters that the masks leave in effect (weights on synapses, plus every bias)."""
+        total = 0
+        for cell in self.layers.values():
+            live = int(cell.sparsity_mask.count_nonzero())
+            total += len(cell.heads()) * (live + cell.n_hidden)
+        return total
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def init_state(self, batch: int) -> torch.Tensor:
+        """A zero hidden state for ``batch`` sequences."""
+        return torch.zeros(batch, self.n_units, device=self._device())
+
+    def _check_state(self, h_state: torch.Tensor | None, batch: int) -> torch.Tensor:
+        if h_state is None:
+            return self.init_state(batch)
+        h_state = torch.as_tensor(h_state, device=self._device()).to(torch.float32)
+        if tuple(h_state.shape) != (batch, self.n_units):
+            raise ValueError(
+                f"h_state must have shape (batch, n_units) = ({batch}, {self.n_units}), "
+                f"got {tuple(h_state.shape)}"
+            )
+        return h_state
+
+    def _check_input(self, x: torch.Tensor, dims: int, what: str) -> torch.Tensor:
+        x = torch.as_tensor(x)
+        if x.dim() != dims or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"x must be {dims}-D {what} with {self.in_features} features, "
+                f"got shape {tuple(x.shape)}"
+            )
+        return x.to(device=self._device(), dtype=torch.float32)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        h_state: torch.Tensor | None = None,
+        timespans: float | torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One time step for x (batch, in_features); returns (y_pred, h_state).
+
+        y_pred is (batch, out_features), squeezed to (out_features,) for a batch of one.
+        """
+        x = self._check_input(x, 2, "(batch, features)")
+        batch = x.shape[0]
+        states = torch.split(self._check_state(h_state, batch), self.out_sizes, dim=1)
+        new_states = []
+        inputs = x
+        for layer, state in zip(self.layers.values(), states, strict=True):
+            inputs, h = layer(inputs, state, timespans)
+            new_states.append(h)
+        y_pred = inputs.squeeze(0) if batch == 1 else inputs
+        return y_pred, torch.cat(new_states, dim=1)
+
+    def forward_sequence(
+        self,
+        x: torch.Tensor,
+        h_state: torch.Tensor | None = None,
+        timespans: float | torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run x (batch, time, in_features) from ``h_state``; returns y (batch, time, out) and
+        the last state (batch, n_units).
+
+        ``timespans`` is a float or (batch, time) elapsed times. Outside autograd on the CPU the
+        step loop runs compiled; otherwise an eager loop keeps gradients and other devices.
+        """
+        x = self._check_input(x, 3, "(batch, time, features)")
+        batch, steps, _ = x.shape
+        h = self._check_state(h_state, batch)
+        ts = self._sequence_timespans(timespans, batch, steps, x)
+        needs_grad = torch.is_grad_enabled() and (
+            x.requires_grad or h.requires_grad or any(p.requires_grad for p in self.parameters())
+        )
+        if not needs_grad and x.device.type == "cpu" and steps > 0 and self._small(batch):
+            return self._forward_compiled(x, h, ts)
+        return self._forward_eager(x, h, ts)
+
+    def _small(self, batch: int) -> bool:
+        """Whether the compiled loop beats PyTorch's BLAS: true unless the batch's matmul work
+        per step is large (measured crossover, see benchmarks/bench_sequence.py)."""
+        macs = sum(c.sparsity_mask.numel() * 4 for c in self.layers.values())
+        return batch * macs < COMPILED_MAX_MACS
+
+    def _sequence_timespans(
+        self, timespans: float | torch.Tensor | None, batch: int, steps: int, x: torch.Tensor
+    ) -> torch.Tensor:
+        if timespans is None:
+            return torch.ones(batch, steps, device=x.device)
+        t = torch.as_tensor(timespans, dtype=torch.float32, device=x.device)
+        if t.dim() == 0:
+            return t.expand(batch, steps)
+        if t.dim() == 3 and t.shape[2] == 1:
+            t = t[:, :, 0]
+        if tuple(t.shape) != (batch, steps):
+            raise ValueError(
+                f"timespans must be a float or have shape (batch, time) = ({batch}, {steps}), "
+                f"got {tuple(t.shape)}"
+            )
+        return t
+
+    def _forward_eager(
+        self, x: torch.Tensor, h: torch.Tensor, ts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Step loop in PyTorch (autograd, any device), neurons-major so that every slice of the
+        pre-activations is contiguous: a^T = W z^T + b, (4n, batch)."""
+        cells = list(self.layers.values())
+        weights, biases = [], []
+        for cell in cells:
+            weight, bias = cell.fused()
+            weights.append(weight)
+            biases.append(bias.unsqueeze(1))
+        states = [s.T for s in torch.split(h, self.out_sizes, dim=1)]
+        x_t = x.permute(1, 2, 0)  # (time, features, batch)
+        ts_t = ts.T
+        outputs = []
+        for step in range(x.shape[1]):
+            inputs, t = x_t[step], ts_t[step]
+            for i, cell in enumerate(cells):
+                z = torch.cat([inputs, states[i]], dim=0)
+                a_g, a_h, a_f, a_p = torch.addmm(biases[i], weights[i], z).split(cell.n_hidden)
+                states[i] = torch.lerp(torch.tanh(a_g), torch.tanh(a_h), torch.sigmoid(a_f * t))
+                inputs = a_p + states[i]
+            outputs.append(inputs)
+        if outputs:
+            y = torch.stack(outputs).permute(2, 0, 1)
+        else:
+            y = x.new_zeros(x.shape[0], 0, self.out_features)
+        return y, torch.cat([s.T for s in states], dim=1)
+
+    def _compiled_weights(self) -> list[np.ndarray]:
+        """Transposed masked weights and biases for the kernel, rebuilt when the cells' change."""
+        fused = [cell.fused() for cell in self.layers.values()]
+        key = tuple(id(t) for pair in fused for t in pair)
+        cached = getattr(self, "_kernel_cache", None)
+        if cached is None or cached[0] != key:
+            arrays = []
+            for weight, bias in fused:
+                arrays.append(np.ascontiguousarray(weight.detach().cpu().numpy().T))
+                arrays.append(np.ascontiguousarray(bias.detach().cpu().numpy()))
+            # Keep the tensors alive so their ids cannot be reused while the key is held.
+            self._kernel_cache = (key, arrays, fused)
+            cached = self._kernel_cache
+        return cached[1]
+
+    def _forward_compiled(
+        self, x: torch.Tensor, h: torch.Tensor, ts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        from velora.models.lnn.kernel import run_sequence
+
+        y, h_last = run_sequence(
+            np.ascontiguousarray(x.detach().numpy()),
+            np.ascontiguousarray(ts.detach().numpy()),
+            np.ascontiguousarray(h.detach().numpy()),
+            *self._compiled_weights(),
+            *self.out_sizes,
+        )
+        return torch.from_numpy(y), torch.from_numpy(h_last)
