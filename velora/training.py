@@ -1,0 +1,408 @@
+"""Fit a ``LiquidNCPNetwork`` to target sequences: truncated back-propagation through time.
+
+Sequences of different lengths are padded into one tensor and carry a length each; padded steps
+never count. Every real (sequence, step, output) entry weighs the same in the loss, whatever the
+length of its sequence or the window it falls in. Each batch of sequences is cut into windows of
+``window`` steps; the hidden state flows from one window into the next (detached, so gradients
+stop at the window boundary) and the optimizer steps once per window.
+
+Training is deterministic on the CPU: the batch order of epoch ``e`` is drawn from a generator
+seeded with ``(seed, e)``, so a run resumed from the state saved after epoch ``e`` continues
+exactly as an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+LOSSES = ("mse", "mae", "huber")
+LossName = Literal["mse", "mae", "huber"]
+
+
+@dataclass
+class SequenceData:
+    """Padded sequences: x (N, T, F), y (N, T, O), timespans (N, T), lengths (N,).
+
+    Steps at or beyond a sequence's length are padding (x and y zero, timespans one).
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    timespans: torch.Tensor
+    lengths: torch.Tensor
+
+    def __post_init__(self) -> None:
+        self.x = torch.as_tensor(self.x, dtype=torch.float32)
+        self.y = torch.as_tensor(self.y, dtype=torch.float32)
+        n, t = self.x.shape[:2] if self.x.dim() == 3 else (-1, -1)
+        if self.x.dim() != 3 or self.y.dim() != 3 or tuple(self.y.shape[:2]) != (n, t):
+            raise ValueError(
+                f"x and y must be (N, T, features) with equal N and T, got "
+                f"{tuple(self.x.shape)} and {tuple(self.y.shape)}"
+            )
+        if self.timespans is None:
+            self.timespans = torch.ones(n, t)
+        self.timespans = torch.as_tensor(self.timespans, dtype=torch.float32)
+        if self.lengths is None:
+            self.lengths = torch.full((n,), t)
+        self.lengths = torch.as_tensor(self.lengths, dtype=torch.int64)
+        if tuple(self.timespans.shape) != (n, t) or tuple(self.lengths.shape) != (n,):
+            raise ValueError(
+                f"timespans must be (N, T) = ({n}, {t}) and lengths (N,), got "
+                f"{tuple(self.timespans.shape)} and {tuple(self.lengths.shape)}"
+            )
+        if n and (int(self.lengths.min()) < 1 or int(self.lengths.max()) > t):
+            raise ValueError(f"lengths must lie in [1, {t}]")
+
+    @classmethod
+    def from_sequences(
+        cls,
+        xs: Sequence[np.ndarray | torch.Tensor],
+        ys: Sequence[np.ndarray | torch.Tensor],
+        timespans: Sequence[np.ndarray | torch.Tensor] | None = None,
+    ) -> SequenceData:
+        """Pad a list of (T_i, F) inputs and (T_i, O) targets (and (T_i,) timespans)."""
+        if len(xs) != len(ys) or (timespans is not None and len(timespans) != len(xs)):
+            raise ValueError("xs, ys and timespans must hold the same number of sequences")
+        if not xs:
+            raise ValueError("no sequences given")
+        xs = [torch.as_tensor(a, dtype=torch.float32) for a in xs]
+        ys = [torch.as_tensor(a, dtype=torch.float32) for a in ys]
+        lengths = torch.tensor([len(a) for a in xs], dtype=torch.int64)
+        for i, (a, b) in enumerate(zip(xs, ys, strict=True)):
+            if a.dim() != 2 or b.dim() != 2 or len(a) != len(b):
+                raise ValueError(
+                    f"sequence {i}: x must be (T, F) and y (T, O) with equal T, got "
+                    f"{tuple(a.shape)} and {tuple(b.shape)}"
+                )
+        n, t = len(xs), int(lengths.max())
+        x = torch.zeros(n, t, xs[0].shape[1])
+        y = torch.zeros(n, t, ys[0].shape[1])
+        ts = torch.ones(n, t)
+        for i, length in enumerate(lengths.tolist()):
+            x[i, :length] = xs[i]
+            y[i, :length] = ys[i]
+            if timespans is not None:
+                ts[i, :length] = torch.as_tensor(timespans[i], dtype=torch.float32)
+        return cls(x, y, ts, lengths)
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def n_steps(self) -> int:
+        """Number of real (sequence, step) samples."""
+        return int(self.lengths.sum())
+
+    def subset(self, index: torch.Tensor | Sequence[int]) -> SequenceData:
+        """The sequences at ``index``, trimmed to their longest length."""
+        index = torch.as_tensor(index, dtype=torch.int64)
+        lengths = self.lengths[index]
+        t = int(lengths.max()) if len(index) else 0
+        return SequenceData(
+            self.x[index, :t], self.y[index, :t], self.timespans[index, :t], lengths
+        )
+
+    def mask(self) -> torch.Tensor:
+        """(N, T) booleans: true on real steps."""
+        return torch.arange(self.x.shape[1]).unsqueeze(0) < self.lengths.unsqueeze(1)
+
+
+def split_by_sequence(
+    data: SequenceData, fraction: float, seed: int = 0
+) -> tuple[SequenceData, SequenceData]:
+    """Split whole sequences at random into (train, validation); no sequence is cut.
+
+    The validation part gets ``round(fraction * N)`` sequences, at least one, and at least one
+    sequence stays for training.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"the validation fraction must lie in (0, 1), got {fraction}")
+    n = len(data)
+    if n < 2:
+        raise ValueError(f"splitting off validation sequences needs at least 2, got {n}")
+    n_val = min(max(round(fraction * n), 1), n - 1)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    val, train = order[:n_val].sort().values, order[n_val:].sort().values
+    return data.subset(train), data.subset(val)
+
+
+@dataclass
+class FitProgress:
+    """What the callback sees: after each optimizer step (``phase="batch"``) and after each
+    epoch's validation (``phase="epoch"``)."""
+
+    phase: Literal["batch", "epoch"]
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # 1-based; batches done in this epoch
+    n_batches: int
+    train_loss: float  # mean over the epoch so far
+    val_loss: float | None  # last epoch's validation loss
+    steps_per_s: float  # (sequence, step) samples per second of training this epoch
+    improved: bool = False  # the epoch set a new best
+
+
+@dataclass
+class TrainState:
+    """Everything needed to continue training exactly: the weights and optimizer state at the
+    end of ``epoch`` completed epochs, the loss history, and the best epoch so far."""
+
+    epoch: int
+    model_state: dict[str, torch.Tensor]
+    optimizer_state: dict
+    train_loss: list[float]
+    val_loss: list[float | None]
+    best_epoch: int
+    best_loss: float
+    best_state: dict[str, torch.Tensor]
+    bad_epochs: int
+
+
+@dataclass
+class FitResult:
+    """The outcome of ``fit``. The model holds the best weights when ``fit`` returns."""
+
+    train_loss: list[float]  # per epoch: mean over every real (sequence, step, output) entry
+    val_loss: list[float | None]  # per epoch, None without validation data
+    initial_train_loss: float
+    initial_val_loss: float | None
+    best_epoch: int  # 1-based; 0 when no epoch beat the starting weights
+    best_loss: float  # the monitored loss (validation if given, else training) at best_epoch
+    best_state: dict[str, torch.Tensor]
+    epochs_run: int
+    stopped_early: bool
+    interrupted: bool
+    state: TrainState  # for resuming
+    samples_steps_per_s: float = 0.0
+    elapsed_s: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def elementwise_loss(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Unreduced loss: squared error, absolute error or Huber (delta 1)."""
+    if name == "mse":
+        return (pred - target).square()
+    if name == "mae":
+        return (pred - target).abs()
+    if name == "huber":
+        return nn.functional.huber_loss(pred, target, reduction="none", delta=1.0)
+    raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {name!r}")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: SequenceData, *, loss: str = "mse", batch_size: int = 256):
+    """Mean loss over every real (sequence, step, output) entry, from zero states."""
+    total, count = 0.0, 0
+    for start in range(0, len(data), batch_size):
+        part = data.subset(range(start, min(start + batch_size, len(data))))
+        y, _ = model.forward_sequence(part.x, timespans=part.timespans)
+        err = elementwise_loss(loss, y, part.y).sum(dim=2)
+        total += float(err[part.mask()].double().sum())
+        count += part.n_steps * part.y.shape[2]
+    return total / count
+
+
+def _snapshot(module_or_dict) -> dict:
+    state = module_or_dict.state_dict() if hasattr(module_or_dict, "state_dict") else module_or_dict
+    return copy.deepcopy(state)
+
+
+def fit(
+    model: nn.Module,
+    train_data: SequenceData,
+    val_data: SequenceData | None = None,
+    *,
+    epochs: int = 20,
+    lr: float = 1e-2,
+    batch_size: int = 32,
+    window: int | None = 64,
+    loss: LossName = "mse",
+    clip_grad: float | None = 1.0,
+    patience: int | None = None,
+    seed: int = 0,
+    callback: Callable[[FitProgress], None] | None = None,
+    resume_state: TrainState | None = None,
+    restore_best: bool = True,
+) -> FitResult:
+    """Train ``model`` with Adam on ``train_data``; returns the loss history and best state.
+
+    ``window``: steps per truncated-BPTT window (None: whole sequences). ``clip_grad``: max
+    gradient norm (None: no clipping). ``patience``: stop after that many epochs without a new
+    best monitored loss (validation if ``val_data`` is given, else training). Ctrl-C during
+    training ends the run cleanly: the result has ``interrupted=True`` and the model the best
+    weights of the completed epochs. ``resume_state`` continues from a ``FitResult.state``.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    for name, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
+        if not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if window is not None and (not isinstance(window, int) or window < 1):
+        raise ValueError(f"window must be an integer >= 1 or None, got {window!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+    if len(train_data) == 0:
+        raise ValueError("no training sequences")
+    out_features = model.out_features
+    for what, data in (("train", train_data), ("validation", val_data)):
+        if data is not None and (
+            data.x.shape[2] != model.in_features or data.y.shape[2] != out_features
+        ):
+            raise ValueError(
+                f"{what} data has {data.x.shape[2]} inputs and {data.y.shape[2]} targets; "
+                f"the network takes {model.in_features} and gives {out_features}"
+            )
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=lr)
+    model.train()
+    t0 = time.perf_counter()
+    initial_train = evaluate(model, train_data, loss=loss)
+    initial_val = evaluate(model, val_data, loss=loss) if val_data is not None else None
+
+    if resume_state is not None:
+        model.load_state_dict(resume_state.model_state)
+        optimizer.load_state_dict(resume_state.optimizer_state)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        state = copy.deepcopy(resume_state)
+    else:
+        state = TrainState(
+            epoch=0,
+            model_state=_snapshot(model),
+            optimizer_state=_snapshot(optimizer),
+            train_loss=[],
+            val_loss=[],
+            best_epoch=0,
+            best_loss=initial_val if initial_val is not None else initial_train,
+            best_state=_snapshot(model),
+            bad_epochs=0,
+        )
+
+    n = len(train_data)
+    n_batches = math.ceil(n / batch_size)
+    trained_steps, train_time = 0, 0.0
+    stopped_early = interrupted = False
+    try:
+        for epoch in range(state.epoch + 1, epochs + 1):
+            if patience is not None and state.bad_epochs >= patience:
+                stopped_early = True  # a resumed run that had already run out of patience
+                break
+            order = torch.randperm(n, generator=_epoch_generator(seed, epoch))
+            total, count, epoch_steps = 0.0, 0, 0
+            t_epoch = time.perf_counter()
+            val_prev = state.val_loss[-1] if state.val_loss else initial_val
+            for b in range(n_batches):
+                batch = train_data.subset(order[b * batch_size : (b + 1) * batch_size])
+                batch_sum = _train_batch(model, optimizer, params, batch, window, loss, clip_grad)
+                total += batch_sum
+                count += batch.n_steps * out_features
+                epoch_steps += batch.n_steps
+                if callback is not None:
+                    elapsed = time.perf_counter() - t_epoch
+                    callback(
+                        FitProgress(
+                            "batch", epoch, epochs, b + 1, n_batches, total / count, val_prev,
+                            epoch_steps / elapsed if elapsed > 0 else 0.0,
+                        )
+                    )  # fmt: skip
+            epoch_time = time.perf_counter() - t_epoch
+            trained_steps += epoch_steps
+            train_time += epoch_time
+            train_loss = total / count
+            val_loss = evaluate(model, val_data, loss=loss) if val_data is not None else None
+            monitored = val_loss if val_loss is not None else train_loss
+            improved = monitored < state.best_loss  # False for NaN
+            state.epoch = epoch
+            state.train_loss.append(train_loss)
+            state.val_loss.append(val_loss)
+            if improved:
+                state.best_epoch, state.best_loss = epoch, monitored
+                state.best_state = _snapshot(model)
+                state.bad_epochs = 0
+            else:
+                state.bad_epochs += 1
+            state.model_state = _snapshot(model)
+            state.optimizer_state = _snapshot(optimizer)
+            if callback is not None:
+                callback(
+                    FitProgress(
+                        "epoch", epoch, epochs, n_batches, n_batches, train_loss, val_loss,
+                        epoch_steps / epoch_time if epoch_time > 0 else 0.0, improved,
+                    )
+                )  # fmt: skip
+            if patience is not None and state.bad_epochs >= patience and epoch < epochs:
+                stopped_early = True
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    if restore_best:
+        model.load_state_dict(state.best_state)
+    model.eval()
+    return FitResult(
+        train_loss=list(state.train_loss),
+        val_loss=list(state.val_loss),
+        initial_train_loss=initial_train,
+        initial_val_loss=initial_val,
+        best_epoch=state.best_epoch,
+        best_loss=state.best_loss,
+        best_state=state.best_state,
+        epochs_run=state.epoch,
+        stopped_early=stopped_early,
+        interrupted=interrupted,
+        state=state,
+        samples_steps_per_s=trained_steps / train_time if train_time > 0 else 0.0,
+        elapsed_s=time.perf_counter() - t0,
+    )
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator of epoch ``epoch``'s batch order: fixed by (seed, epoch) alone."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**63)
+
+
+def _train_batch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    params: list[nn.Parameter],
+    batch: SequenceData,
+    window: int | None,
+    loss: str,
+    clip_grad: float | None,
+) -> float:
+    """One batch: an optimizer step per window; returns the summed loss over real entries.
+
+    Each window's loss is its summed error divided by the batch's mean count of real entries
+    per window, so that every real entry weighs the same across the windows of the batch (a
+    tail window where few sequences are still running is not blown up to a full mean).
+    """
+    steps = batch.x.shape[1]
+    window = steps if window is None else min(window, steps)
+    starts = range(0, steps, window)
+    mask = batch.mask()
+    scale = batch.n_steps * batch.y.shape[2] / len(starts)
+    h = None
+    total = 0.0
+    for start in starts:
+        stop = start + window
+        y, h = model.forward_sequence(batch.x[:, start:stop], h, batch.timespans[:, start:stop])
+        err = elementwise_loss(loss, y, batch.y[:, start:stop]).sum(dim=2)
+        window_sum = err[mask[:, start:stop]].sum()
+        optimizer.zero_grad(set_to_none=True)
+        (window_sum / scale).backward()
+        if clip_grad is not None:
+            nn.utils.clip_grad_norm_(params, clip_grad)
+        optimizer.step()
+        h = h.detach()
+        total += float(window_sum.detach().double())
+    return total
