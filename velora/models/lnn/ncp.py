@@ -82,6 +82,19 @@ class LiquidNCPNetwork(nn.Module):
             total += len(cell.heads()) * (live + cell.n_hidden)
         return total
 
+    def save(self, path, spec=None):
+        """Save as a velora checkpoint (safetensors, see ``velora.checkpoint.save``)."""
+        from velora.checkpoint import save
+
+        return save(self, path, spec)
+
+    @classmethod
+    def load(cls, path, device=None) -> "LiquidNCPNetwork":
+        """Load a network from a velora checkpoint (see ``velora.checkpoint.load``)."""
+        from velora.checkpoint import load
+
+        return load(path, device=device)[0]
+
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 

@@ -1,0 +1,216 @@
+"""Export a network: a velora checkpoint, a ``torch.export`` program or an ONNX graph.
+
+The pt2 and ONNX files hold one step of the network as a self-contained graph, inputs ``x``
+(batch, in_features) and ``h`` (batch, n_units), outputs ``y`` (batch, out_features) and ``h_next``
+(batch, n_units), elapsed time 1, with a dynamic batch size. They need torch (pt2) or an ONNX
+runtime, not velora. Every export is read back and compared with the PyTorch model.
+"""
+
+import contextlib
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from velora.errors import VeloraError
+from velora.io import atomic_write
+from velora.models.lnn.cell import cell_step
+from velora.models.lnn.ncp import LiquidNCPNetwork
+from velora.spec import Spec
+
+FORMATS = ("safetensors", "pt2", "onnx")
+SUFFIXES = {".safetensors": "safetensors", ".pt2": "pt2", ".onnx": "onnx"}
+INPUT_NAMES = ("x", "h")
+OUTPUT_NAMES = ("y", "h_next")
+ONNX_OPSET = 18
+# Batch of the example inputs used for tracing: not 0 or 1, which torch.export specialises.
+TRACE_BATCH = 2
+CHECK_BATCH = 64
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote and how well the file reproduces the model."""
+
+    path: Path
+    format: str
+    n_bytes: int
+    max_abs_diff: float
+    n_samples: int
+    sha256: str | None = None
+
+
+class StepModule(nn.Module):
+    """One step of a network as a plain module: the masked fused weights of each cell as buffers.
+
+    ``forward(x, h) -> (y, h_next)`` equals ``LiquidNCPNetwork.forward`` (without its squeeze of a
+    batch of one) bit for bit, and traces into a graph that needs neither velora nor numba.
+    """
+
+    def __init__(self, model: LiquidNCPNetwork) -> None:
+        super().__init__()
+        self.sizes = [int(n) for n in model.out_sizes]
+        with torch.no_grad():
+            for i, cell in enumerate(model.layers.values()):
+                weight, bias = cell.fused()
+                self.register_buffer(f"weight{i}", weight.detach().cpu().clone())
+                self.register_buffer(f"bias{i}", bias.detach().cpu().clone())
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        states = torch.split(h, self.sizes, dim=1)
+        inputs = x
+        new_states = []
+        for i, n_hidden in enumerate(self.sizes):
+            z = torch.cat([inputs, states[i]], dim=1)
+            weight, bias = getattr(self, f"weight{i}"), getattr(self, f"bias{i}")
+            inputs, state = cell_step(z, weight, bias, n_hidden, 1.0)
+            new_states.append(state)
+        return inputs, torch.cat(new_states, dim=1)
+
+
+def format_for(path: str | Path, fmt: str | None = None) -> str:
+    """The export format: ``fmt`` if given, else by the suffix of ``path`` (else safetensors)."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise VeloraError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        return fmt
+    return SUFFIXES.get(Path(path).suffix.lower(), "safetensors")
+
+
+def random_inputs(
+    model: LiquidNCPNetwork, batch: int = CHECK_BATCH, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reproducible random ``x`` ~ N(0, 1) and ``h`` ~ U(-1, 1) for round-trip checks."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, model.in_features, generator=generator)
+    h = torch.rand(batch, model.n_units, generator=generator) * 2 - 1
+    return x, h
+
+
+def _max_diff(expected: tuple, got: tuple) -> float:
+    return max(
+        float((torch.as_tensor(g).to(e.dtype) - e).abs().max()) if e.numel() else 0.0
+        for e, g in zip(expected, got, strict=True)
+    )
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the exporters' warnings, log lines and progress prints (stdout is for results)."""
+    logger = logging.getLogger("torch")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _trace_inputs(model: LiquidNCPNetwork) -> tuple[torch.Tensor, torch.Tensor]:
+    return random_inputs(model, TRACE_BATCH, seed=1)
+
+
+def _dynamic_shapes() -> dict:
+    batch = torch.export.Dim("batch", min=1)
+    return {"x": {0: batch}, "h": {0: batch}}
+
+
+def export_program(model: LiquidNCPNetwork) -> torch.export.ExportedProgram:
+    """A ``torch.export`` program of one step with a dynamic batch size."""
+    step = StepModule(model).eval()
+    with _quiet():
+        return torch.export.export(step, _trace_inputs(model), dynamic_shapes=_dynamic_shapes())
+
+
+def onnx_bytes(model: LiquidNCPNetwork) -> bytes:
+    """A serialised ONNX model of one step with a dynamic batch size (weights inside)."""
+    _require_onnx()
+    step = StepModule(model).eval()
+    with _quiet():
+        program = torch.onnx.export(
+            step,
+            _trace_inputs(model),
+            dynamo=True,
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_NAMES),
+            dynamic_shapes=_dynamic_shapes(),
+            opset_version=ONNX_OPSET,
+            verbose=False,
+        )
+    return program.model_proto.SerializeToString()
+
+
+def _require_onnx() -> None:
+    missing = []
+    for name in ("onnx", "onnxscript", "onnxruntime"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise VeloraError(f"ONNX export needs {', '.join(missing)}: pip install 'velora-ncp[onnx]'")
+
+
+def run_onnx(data: bytes | str | Path, x: torch.Tensor, h: torch.Tensor) -> tuple:
+    """Run an exported ONNX step with onnxruntime on the CPU; returns (y, h_next) tensors."""
+    import onnxruntime
+
+    source = str(data) if isinstance(data, str | Path) else data
+    session = onnxruntime.InferenceSession(source, providers=["CPUExecutionProvider"])
+    y, h_next = session.run(list(OUTPUT_NAMES), {"x": x.numpy(), "h": h.numpy()})
+    return torch.from_numpy(y), torch.from_numpy(h_next)
+
+
+def export_model(
+    model: LiquidNCPNetwork,
+    path: str | Path,
+    fmt: str | None = None,
+    *,
+    spec: Spec | None = None,
+    force: bool = False,
+) -> ExportResult:
+    """Write ``model`` to ``path`` (atomically) and check the file by reading it back.
+
+    The check runs the written file on reproducible random inputs and reports the largest
+    absolute difference from the PyTorch model over y and h_next.
+    """
+    path = Path(path)
+    fmt = format_for(path, fmt)
+    x, h = random_inputs(model)
+    with torch.no_grad():
+        expected = StepModule(model)(x, h)
+    sha256 = None
+    if fmt == "safetensors":
+        from velora import checkpoint
+
+        with atomic_write(path, force=force) as handle:
+            handle.write(checkpoint.encode(model, spec))
+        loaded = checkpoint.load_checkpoint(path)
+        sha256 = loaded.metadata.sha256
+        with torch.no_grad():
+            got = StepModule(loaded.model)(x, h)
+    elif fmt == "pt2":
+        program = export_program(model)
+        with atomic_write(path, force=force) as handle:
+            torch.export.save(program, handle)
+        with _quiet(), torch.no_grad():
+            got = torch.export.load(path).module()(x, h)
+    else:
+        data = onnx_bytes(model)
+        with atomic_write(path, force=force) as handle:
+            handle.write(data)
+        got = run_onnx(path, x, h)
+    return ExportResult(
+        path=path,
+        format=fmt,
+        n_bytes=path.stat().st_size,
+        max_abs_diff=_max_diff(expected, got),
+        n_samples=x.shape[0],
+        sha256=sha256,
+    )
