@@ -6,6 +6,7 @@ exception is an internal fault and exits 1. ``--debug`` shows the traceback.
 
 import sys
 import traceback
+from importlib import import_module
 
 import typer
 
@@ -43,6 +44,8 @@ def main(
 def _register() -> None:
     """Add every subcommand; modules import torch lazily so ``--help`` stays fast."""
     # Subcommands are registered here, one line each, as they are added.
+    app.command("export")(import_module("velora_cli.commands.export").export)
+    app.command("inspect")(import_module("velora_cli.commands.inspect").inspect)
 
 
 _register()

@@ -1,0 +1,121 @@
+"""`velora inspect`: a checkpoint's metadata, spec, sizes, parameters and verification."""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from velora_cli.console import out
+
+
+def _mark(ok: bool) -> str:
+    return "[green]✓[/green]" if ok else "[red]✗[/red]"
+
+
+def _show(info: dict) -> None:
+    meta = info["metadata"]
+    out.print(f"[bold]Checkpoint[/bold] {info['file']}", highlight=False)
+    table = Table(show_header=False, box=None, padding=(0, 1, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for key, value in (
+        ("format", f"{meta['format']} v{meta['format_version']}"),
+        ("velora version", meta["velora_version"]),
+        ("created", meta["created"]),
+        ("seed", "none" if meta["seed"] is None else str(meta["seed"])),
+        ("sha256", meta["sha256"]),
+        ("size", f"{info['bytes']} bytes"),
+    ):
+        table.add_row(key, value)
+    if info["extra_tensors"]:
+        table.add_row("extra tensors", ", ".join(info["extra_tensors"]))
+    out.print(table)
+
+    title = "Spec" if info["spec_stored"] else "Spec (none stored; made from the sizes)"
+    out.print(f"[bold]{title}[/bold]")
+    out.print(info["spec"].rstrip(), markup=False, highlight=False)
+
+    neurons = Table(title="Neurons", title_justify="left")
+    for key in ("sensory", "inter", "command", "motor", "units"):
+        neurons.add_column(key, justify="right")
+    neurons.add_row(
+        *(str(info["neurons"][k]) for k in ("sensory", "inter", "command", "motor", "units"))
+    )
+    out.print(neurons)
+
+    params = Table(
+        title="Parameters",
+        title_justify="left",
+        caption="each layer has 5 heads (g, h, f→g, f→h, proj) with weights and biases",
+        caption_justify="left",
+    )
+    for key, justify in (
+        ("layer", "left"),
+        ("inputs → neurons", "right"),
+        ("synapses", "right"),
+        ("head weights", "right"),
+        ("total", "right"),
+        ("active", "right"),
+    ):
+        params.add_column(key, justify=justify)
+    for layer in info["parameters"]["layers"]:
+        params.add_row(
+            layer["layer"],
+            f"{layer['inputs']} → {layer['neurons']}",
+            str(layer["synapses"]),
+            "×".join(str(s) for s in layer["weight_shape"]),
+            f"{layer['total_params']:,}",
+            f"{layer['active_params']:,}",
+        )
+    total, active = info["parameters"]["total"], info["parameters"]["active"]
+    params.add_row("all", "", "", "", f"{total:,}", f"{active:,}", style="bold")
+    out.print(params)
+
+    check = info["verification"]
+    out.print("[bold]Verification[/bold]")
+    if check["checksum"]:
+        out.print(f"  {_mark(True)} checksum: tensors match the stored SHA-256")
+    else:
+        out.print(
+            f"  {_mark(False)} checksum: tensors hash to {check['computed_sha256']}, "
+            f"not the stored {meta['sha256']}"
+        )
+    out.print(
+        f"  {_mark(check['masks_match_weights'])} masks agree with the shapes of "
+        f"{check['tensors_checked']} weights and biases"
+    )
+    out.print(
+        f"  {_mark(check['inert_outside_masks'])} weights outside the masks are inert "
+        f"({check['stored_outside_masks']:,} stored non-zero)"
+    )
+
+
+def inspect(
+    file: Annotated[Path, typer.Argument(help="A velora checkpoint (.safetensors).")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document on stdout.")
+    ] = False,
+) -> None:
+    """Show a checkpoint's metadata, spec, neuron counts, parameters and verification.
+
+    A file that fails verification is shown, then refused with exit code 2.
+    """
+    from velora.checkpoint import load_checkpoint, summary, verify
+    from velora.errors import CheckpointError
+
+    checkpoint = load_checkpoint(file, verify_checksum=False)
+    verification = verify(checkpoint)
+    info = summary(checkpoint, verification)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+    else:
+        _show(info)
+    if not verification.checksum_ok:
+        raise CheckpointError(
+            f"{file}: checksum mismatch: the tensors do not match the stored SHA-256 "
+            "(file corrupted or modified)"
+        )
+    if not verification.ok:
+        raise CheckpointError(f"{file}: verification failed (see above)")
