@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	mkdir -p $(OUT)
 	$(BIN)/velora --version
+	$(BIN)/velora wire examples/pendulum.yaml --plot $(OUT)/wiring.png --force
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -46,6 +46,9 @@ def _register() -> None:
     # Subcommands are registered here, one line each, as they are added.
     app.command("export")(import_module("velora_cli.commands.export").export)
     app.command("inspect")(import_module("velora_cli.commands.inspect").inspect)
+    app.command("init")(import_module("velora_cli.commands.init").init)
+    app.command("validate")(import_module("velora_cli.commands.validate").validate)
+    app.command("wire")(import_module("velora_cli.commands.wire").wire)
 
 
 _register()

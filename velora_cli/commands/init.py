@@ -1,0 +1,32 @@
+"""`velora init`: write a commented starter spec."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from velora_cli.console import err
+
+
+def init(
+    path: Annotated[
+        Path, typer.Argument(help="Where to write the spec.", show_default=True)
+    ] = Path("network.yaml"),
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="The spec's name (default: the file name without suffix)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter spec (default network.yaml) to edit and build on."""
+    from velora.io import atomic_write
+    from velora.spec import parse_spec, starter_spec
+
+    text = starter_spec(name or path.stem)
+    parse_spec(text, source=str(path))  # the starter must always be a valid spec
+    with atomic_write(path, force=force, mode="w") as handle:
+        handle.write(text)
+    err.print(f"wrote {path}", markup=False)
+    err.print(
+        f"next: velora validate {path}  ·  velora wire {path} --plot wiring.png", markup=False
+    )

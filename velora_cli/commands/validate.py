@@ -1,0 +1,42 @@
+"""`velora validate`: check a spec and show its neuron counts, without building the network."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from velora_cli.console import out
+
+MAX_MEMORY_HELP = "Refuse networks estimated to need more memory than this (e.g. 4GiB, 16GB)."
+
+
+def validate(
+    spec: Annotated[Path, typer.Argument(help="The YAML network spec to check.")],
+    max_memory: Annotated[str, typer.Option("--max-memory", help=MAX_MEMORY_HELP)] = "4GiB",
+) -> None:
+    """Check a spec: every key, type, range and name list, and the memory it would need."""
+    from velora.spec import check_memory, format_bytes, load_spec, neuron_counts, parse_bytes
+
+    limit = parse_bytes(max_memory)
+    parsed = load_spec(spec)
+    need = check_memory(parsed, limit)
+    counts = neuron_counts(parsed.network)
+    net = parsed.network
+
+    out.print(f"[green]✓[/green] {spec}: valid spec (version {parsed.version})", highlight=False)
+    table = Table(title=f"{parsed.title}: neurons", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in (*counts, "units"):
+        table.add_column(column, justify="right")
+    table.add_row(*(str(v) for v in counts.values()), str(net.n_neurons + net.out_features))
+    out.print(table)
+    out.print(
+        f"sparsity {net.sparsity_level:g} · seed {parsed.effective_seed} · "
+        f"about {format_bytes(need)} to build (limit {format_bytes(limit)})",
+        markup=False,
+    )
+    if parsed.inputs:
+        out.print(f"inputs: {', '.join(parsed.inputs)}", markup=False)
+    if parsed.outputs:
+        out.print(f"outputs: {', '.join(parsed.outputs)}", markup=False)

@@ -1,0 +1,196 @@
+"""`velora wire`: a network's wiring in numbers (Rich tables or JSON), as masks, and as a plot."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from velora_cli.console import err, out
+
+SIGN_STYLE = {1: ("+", "bold blue"), -1: ("-", "bold red"), 0: (".", "grey50")}
+ARROW = "→"
+
+
+def _spread(s: dict) -> str:
+    return f"{s['min']}/{s['mean']:.1f}/{s['max']}"
+
+
+def _show_tables(stats: dict, source: str, names: dict[str, list[str]]) -> None:
+    """Neuron counts, per-layer synapse figures with totals, and parameters."""
+    seed = "none" if stats["seed"] is None else stats["seed"]
+    out.print(
+        f"[bold]{stats['name']}[/bold] ({source}) · sparsity {stats['sparsity_level']:g} · "
+        f"seed {seed}",
+        highlight=False,
+    )
+    neurons = Table(title="Neurons", title_justify="left", box=box.SIMPLE_HEAD)
+    neurons.add_column("group")
+    neurons.add_column("count", justify="right")
+    neurons.add_column("names")
+    for group, count in stats["neurons"].items():
+        shown = names.get(group, [])
+        label = ", ".join(shown[:12]) + (f", … ({len(shown) - 12} more)" if len(shown) > 12 else "")
+        neurons.add_row(group, str(count), label)
+    units = sum(v for k, v in stats["neurons"].items() if k != "sensory")
+    neurons.add_row("units", str(units), "inter + command + motor (hidden state size)", style="dim")
+    out.print(neurons)
+
+    layers = Table(
+        title="Synapses per layer",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for title, justify in (
+        ("layer", "left"),
+        ("mask", "right"),
+        ("synapses", "right"),
+        ("density", "right"),
+        ("+exc", "right"),
+        ("-inh", "right"),
+        ("fan-in", "right"),
+        ("fan-out", "right"),
+    ):
+        layers.add_column(title, justify=justify, no_wrap=True)
+    for layer in stats["layers"]:
+        rows, cols = layer["shape"]
+        layers.add_row(
+            f"{layer['source']}{ARROW}{layer['target']}",
+            f"{rows}×{cols}",
+            str(layer["synapses"]),
+            f"{layer['density']:.3f}",
+            f"[blue]{layer['excitatory']}[/blue]",
+            f"[red]{layer['inhibitory']}[/red]",
+            _spread(layer["fan_in"]),
+            _spread(layer["fan_out"]),
+        )
+    t = stats["totals"]
+    layers.add_row(
+        "total",
+        f"of {t['possible']}",
+        str(t["synapses"]),
+        f"{t['density']:.3f}",
+        f"[blue]{t['excitatory']}[/blue]",
+        f"[red]{t['inhibitory']}[/red]",
+        "",
+        "",
+        style="bold",
+    )
+    out.print(layers)
+    out.print(
+        "fan-in: synapses into each target, fan-out: out of each source (min/mean/max); "
+        "recurrent links within a group are not counted",
+        style="dim",
+        markup=False,
+    )
+
+    p = stats["params"]
+    params = Table(title="Parameters", title_justify="left", box=box.SIMPLE_HEAD)
+    params.add_column("total", justify="right")
+    params.add_column("active", justify="right")
+    params.add_column("share active", justify="right")
+    params.add_row(f"{p['total']:,}", f"{p['active']:,}", f"{p['active'] / p['total']:.1%}")
+    out.print(params)
+
+
+def _show_masks(arrays: dict, layers: list[dict], names: dict[str, list[str]]) -> None:
+    """Each mask as a grid of coloured +, - and . (rows: sources, columns: targets)."""
+    width = max(out.width, 40)
+    for layer in layers:
+        mask = arrays[layer["name"]]
+        rows, cols = mask.shape
+        labels = names.get(layer["source"]) or [str(i) for i in range(rows)]
+        pad = min(max(len(s) for s in labels), 12)
+        room = max(width - pad - 1, 10)
+        shown = min(cols, room)
+        title = f"{layer['source']} {ARROW} {layer['target']}  ({rows}×{cols}; rows: sources)"
+        out.print(Text(title, style="bold"))
+        if shown < cols:
+            out.print(Text(f"  showing the first {shown} of {cols} columns", style="dim"))
+        for label, row in zip(labels, mask, strict=True):
+            line = Text(f"{label[:pad]:>{pad}} ", style="dim")
+            for value in row[:shown]:
+                char, style = SIGN_STYLE[int(value)]
+                line.append(char, style=style)
+            out.print(line, no_wrap=True, overflow="crop")
+        out.print()
+
+
+def wire(
+    model: Annotated[Path, typer.Argument(help="A YAML network spec (or a checkpoint).")],
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the figures as one JSON document, nothing else.")
+    ] = False,
+    masks: Annotated[
+        bool, typer.Option("--masks", help="Draw each mask as a grid of +, - and . in colour.")
+    ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Write the circuit and mask heat maps (.png, .svg or .pdf)."),
+    ] = None,
+    dpi: Annotated[int, typer.Option("--dpi", help="Resolution of a PNG plot.")] = 150,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plot.")] = False,
+    max_memory: Annotated[
+        str,
+        typer.Option("--max-memory", help="Refuse networks estimated to need more (e.g. 16GiB)."),
+    ] = "4GiB",
+) -> None:
+    """Show a network's wiring: neuron counts, synapses per layer, parameters; masks; a plot."""
+    if json_out and masks:
+        raise typer.BadParameter("--masks draws on the terminal; it cannot go with --json")
+    from velora.io import check_writable
+    from velora.loading import load_model
+    from velora.spec import memory_limit, parse_bytes
+
+    limit = parse_bytes(max_memory)
+    if plot is not None:
+        from velora.plotting import plot_format
+
+        plot_format(plot)
+        if not 20 <= dpi <= 1200:
+            raise typer.BadParameter(f"expected 20 to 1200, got {dpi}", param_hint="--dpi")
+        check_writable(plot, force=force)
+
+    with memory_limit(limit):
+        network, spec = load_model(model)
+    from velora.stats import layer_masks_numpy, network_stats
+
+    title = spec.title if spec is not None else model.stem
+    stats = network_stats(network, name=title).to_dict()
+    names = {
+        "sensory": spec.input_names() if spec is not None else [],
+        "motor": spec.output_names() if spec is not None else [],
+    }
+
+    if json_out:
+        sys.stdout.write(json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    else:
+        _show_tables(stats, str(model), names)
+        if masks:
+            _show_masks(layer_masks_numpy(network.wiring), stats["layers"], names)
+
+    if plot is not None:
+        from velora.plotting import save_wiring_plot
+
+        info = save_wiring_plot(
+            network.wiring,
+            plot,
+            dpi=dpi,
+            force=force,
+            input_names=names["sensory"] or None,
+            output_names=names["motor"] or None,
+            title=title,
+        )
+        err.print(
+            f"wrote {plot} ({info.total_edges} synapses drawn: {info.excitatory} excitatory, "
+            f"{info.inhibitory} inhibitory)",
+            markup=False,
+            soft_wrap=True,
+        )
