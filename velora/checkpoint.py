@@ -479,15 +479,14 @@ def verify(checkpoint: Checkpoint) -> Verification:
         model.layers.values(), (masks.inter, masks.command, masks.motor), strict=True
     ):
         n_in, n_hidden = mask.shape
-        expected = torch.cat(
-            [mask.abs().T.to(torch.float32), torch.ones(n_hidden, n_hidden)], dim=1
-        ).to(cell.sparsity_mask.device)
+        expected = _input_mask(mask).to(cell.sparsity_mask.device)
         masks_ok &= bool(torch.equal(cell.sparsity_mask, expected))
         for head in cell.heads():
             masks_ok &= tuple(head.weight.shape) == (n_hidden, n_in + n_hidden)
             masks_ok &= tuple(head.bias.shape) == (n_hidden,)
             n_checked += 2
-            n_outside += int(((head.weight != 0) & (cell.sparsity_mask == 0)).sum())
+            if masks_ok:
+                n_outside += int(((head.weight != 0) & (expected == 0)).sum())
     return Verification(
         stored_sha256=checkpoint.metadata.sha256,
         computed_sha256=checkpoint.computed_sha256,
@@ -498,8 +497,14 @@ def verify(checkpoint: Checkpoint) -> Verification:
     )
 
 
+def _input_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Which inputs of a cell's heads a wiring mask connects: |mask|ᵀ, then the recurrent block."""
+    n_hidden = mask.shape[1]
+    return torch.cat([mask.abs().T.to(torch.float32), torch.ones(n_hidden, n_hidden)], dim=1)
+
+
 def _inert(model: LiquidNCPNetwork) -> bool:
-    """Whether weights outside the masks have no effect: randomise them, compare one step."""
+    """Whether weights outside the wiring masks have no effect: randomise them, compare one step."""
     generator = torch.Generator().manual_seed(0)
     device = model._device()
     x = torch.randn(8, model.in_features, generator=generator).to(device)
@@ -509,8 +514,11 @@ def _inert(model: LiquidNCPNetwork) -> bool:
     ).to(device)
     probe.load_state_dict(model.state_dict())
     with torch.no_grad():
-        for cell in probe.layers.values():
-            outside = cell.sparsity_mask == 0
+        masks = model.wiring.masks
+        for cell, mask in zip(
+            probe.layers.values(), (masks.inter, masks.command, masks.motor), strict=True
+        ):
+            outside = _input_mask(mask).to(device) == 0
             for head in cell.heads():
                 noise = torch.randn(head.weight.shape, generator=generator).to(device) * 1e3
                 head.weight.copy_(torch.where(outside, noise, head.weight))
