@@ -70,6 +70,12 @@ def test_init_into_a_missing_folder(tmp_path: Path, capsys) -> None:
     assert_one_line_error(err, "does not exist")
 
 
+def test_init_into_a_folder(tmp_path: Path, capsys) -> None:
+    code, _, err = cli(capsys, "init", tmp_path, "--force")
+    assert code == 2
+    assert_one_line_error(err, "is a folder", "network.yaml")
+
+
 def test_validate_prints_the_counts(capsys) -> None:
     code, out, _ = cli(capsys, "validate", EXAMPLE)
     assert code == 0

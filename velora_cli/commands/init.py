@@ -19,9 +19,12 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter spec (default network.yaml) to edit and build on."""
+    from velora.errors import VeloraError
     from velora.io import atomic_write
     from velora.spec import parse_spec, starter_spec
 
+    if path.is_dir():
+        raise VeloraError(f"{path}: is a folder; give a file name such as {path / 'network.yaml'}")
     text = starter_spec(name or path.stem)
     parse_spec(text, source=str(path))  # the starter must always be a valid spec
     with atomic_write(path, force=force, mode="w") as handle:
