@@ -1,0 +1,257 @@
+"""velora.data: chunked CSV reading with exact error positions, exact float32 round trips."""
+
+import io
+import math
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from velora.data import CsvReader, CsvWriter, read_table, write_csv
+from velora.errors import DataError
+
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "data.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def error_of(path: Path, **options) -> str:
+    with pytest.raises(DataError) as info:
+        list(CsvReader(path, **options))
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(str(path))
+    return message
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def test_columns_sequences_and_timespans(tmp_path) -> None:
+    path = write(tmp_path, "id,t,a,b\nA,0,1,2\nA,0.5,3,4\n\nB,10,5,6\nB,12,7,8\nB,12.25,9,10\n")
+    table = read_table(path, sequence_column="id", time_column="t", dt=0.1)
+    assert table.x.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]]
+    assert table.ids == ["A", "B"]
+    assert table.starts.tolist() == [0, 2]
+    assert table.lines.tolist() == [2, 3, 5, 6, 7]
+    np.testing.assert_array_equal(table.timespans, np.float32([0.1, 0.5, 0.1, 2, 0.25]))
+    assert table.time.tolist() == [0, 0.5, 10, 12, 12.25]
+
+
+def test_column_choice(tmp_path) -> None:
+    path = write(tmp_path, "a,b,c,d\n1,2,3,4\n")
+    assert CsvReader(path).columns == ["a", "b", "c", "d"]
+    assert CsvReader(path, time_column="b").columns == ["a", "c", "d"]
+    assert CsvReader(path, columns=["d", "a"]).columns == ["d", "a"]
+    assert read_table(path, columns=["d", "a"]).x.tolist() == [[4, 1]]
+    table = read_table(path, columns=["a"], target_columns=["c", "b"])
+    assert table.targets.tolist() == [[3, 2]]
+
+
+def test_header_is_trimmed_and_may_be_quoted(tmp_path) -> None:
+    path = write(tmp_path, '\ufeff"a", b ,"c,d"\r\n1,2,3\r\n')
+    reader = CsvReader(path)
+    assert reader.header == ["a", "b", "c,d"]
+    assert read_table(path).x.tolist() == [[1, 2, 3]]
+
+
+@pytest.mark.parametrize("block_bytes", [1, 7, 50, 1 << 20])
+def test_chunking_does_not_change_the_table(tmp_path, block_bytes) -> None:
+    rng = np.random.default_rng(0)
+    lengths = [5, 1, 17, 3, 40, 2]
+    ids = np.repeat([f"s{i}" for i in range(len(lengths))], lengths)
+    n = len(ids)
+    x = rng.standard_normal((n, 3)).astype(np.float32)
+    t = np.cumsum(rng.uniform(0.01, 1, n))
+    path = tmp_path / "seq.csv"
+    write_csv(path, ["id", "t", "a", "b", "c"], [ids, t, x[:, 0], x[:, 1], x[:, 2]])
+    options = {"sequence_column": "id", "time_column": "t", "dt": 0.5}
+    whole = read_table(path, **options)
+    chunks = list(CsvReader(path, block_bytes=block_bytes, **options))
+    assert np.array_equal(np.concatenate([c.x for c in chunks]), x)
+    joined = read_table(path, block_bytes=block_bytes, **options)
+    for name in ("x", "lines", "starts", "timespans", "time"):
+        assert np.array_equal(getattr(joined, name), getattr(whole, name)), name
+    assert joined.ids == whole.ids == [f"s{i}" for i in range(len(lengths))]
+    # A chunk ends on a sequence boundary unless one sequence fills it.
+    for before, after in pairwise(chunks):
+        assert before.open_end or not after.continues
+
+
+def test_float32_round_trip_is_exact(tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    bits = rng.integers(0, 2**32, 20000, dtype=np.uint64).astype(np.uint32)
+    values = bits.view(np.float32)
+    values = values[np.isfinite(values)]
+    special = np.float32([0.0, -0.0, 1e-45, 3.4028235e38, -3.4028235e38, 0.1, 1 / 3])
+    values = np.concatenate([values, special])
+    path = tmp_path / "f.csv"
+    write_csv(path, ["v"], [values])
+    back = read_table(path).x[:, 0]
+    assert back.view(np.uint32).tolist() == values.view(np.uint32).tolist()
+
+
+def test_writer_quotes_only_strings_that_need_it() -> None:
+    buf = io.BytesIO()
+    writer = CsvWriter(buf, ["id", "y"])
+    writer.write([np.array(["a", "b"]), np.float32([0.5, 1e-5])])
+    writer.write([np.array(["c,d", 'e"']), np.float32([2, -0.0])])
+    assert buf.getvalue().decode() == 'id,y\na,0.5\nb,0.00001\n"c,d",2\n"e""",-0\n'
+
+
+def test_nan_allowed_on_request(tmp_path) -> None:
+    path = write(tmp_path, "a,b\nnan,inf\n-inf,1\n")
+    x = read_table(path, allow_nan=True).x
+    assert math.isnan(x[0, 0]) and x[0, 1] == np.inf and x[1, 0] == -np.inf
+
+
+# -- errors: one line, file, line number, column ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "expected"),
+    [
+        ("", {}, "the file is empty"),
+        ("\n\n", {}, "the file is empty"),
+        ("1,2,3\n4,5,6\n", {}, "line 1: expected a header row of column names, found numbers"),
+        ("a,b\n", {}, "line 1: a header row but no data rows"),
+        ("a,b\n\n  \n", {}, "line 1: a header row but no data rows"),
+        ("a,b,a\n1,2,3\n", {}, "line 1: duplicate column name 'a' (columns 1 and 3)"),
+        ("a,,b\n1,2,3\n", {}, "line 1: column 2 of the header has no name"),
+        ("a,b\n1,2\n3\n", {}, "line 3: 1 field(s) but the header has 2 (no value for column 'b')"),
+        ("a,b\n1,2\n3,4,5\n", {}, "line 3: 3 field(s) but the header has 2 (extra value"),
+        ("a,b\n1,2\n3,x\n", {}, "line 3, column 'b': 'x' is not a number"),
+        ("a,b\n1,2\n\n3,\n", {}, "line 4, column 'b': '' is not a number"),
+        ("a,b\n1,2\n3,nan\n", {}, "line 3, column 'b': NaN is not allowed (use --allow-nan)"),
+        ("a,b\n1,2\n-inf,1\n", {}, "line 3, column 'a': an infinite value"),
+        ("a,b\n1,2\n1e39,1\n", {}, "line 3, column 'a': an infinite value"),
+        ("a,b\n1,2\n", {"columns": ["a", "c"]}, "line 1: no input column 'c' in the header"),
+        ("a,b\n1,2\n", {"time_column": "t"}, "line 1: no time column 't' in the header"),
+        ("a,b\n1,2\n", {"n_inputs": 3}, "line 1: 2 input column(s) (a, b) but the network"),
+        (
+            "id,a\nA,1\nB,2\nA,3\n",
+            {"sequence_column": "id"},
+            "line 4, column 'id': sequence 'A' appears again after other rows",
+        ),
+        (
+            "t,a\n0,1\n1,2\n1,3\n",
+            {"time_column": "t"},
+            "line 4, column 't': time 1.0 does not increase (previous row: 1.0)",
+        ),
+        (
+            "t,a\n0,1\n2,2\n1,3\n",
+            {"time_column": "t"},
+            "line 4, column 't': time 1.0 does not increase (previous row: 2.0)",
+        ),
+        (
+            "t,a\n0,1\nnan,2\n",
+            {"time_column": "t"},
+            "line 3, column 't': time must be a finite number",
+        ),
+        ('a,b\n1,2\n"3\n4",5\n', {}, "line 3"),
+        (b"a,b\n1,2\n\xff,3\n", {}, "line 3, column 'a'"),
+        (b"a,\xff\n1,2\n", {}, "line 1: not UTF-8 text"),
+        ("a,b\n1,2\r3,4\n", {}, "line 2: a carriage return inside the line"),
+    ],
+)
+@pytest.mark.parametrize("block_bytes", [3, 1 << 20])
+def test_bad_input_names_line_and_column(tmp_path, text, options, expected, block_bytes) -> None:
+    path = write(tmp_path, text)
+    assert expected in error_of(path, block_bytes=block_bytes, **options)
+
+
+def test_missing_file_and_folder(tmp_path) -> None:
+    assert "no such file" in error_of(tmp_path / "nope.csv")
+    assert "is a folder" in error_of(tmp_path)
+
+
+def test_error_far_into_a_big_block(tmp_path) -> None:
+    rows = ["a,b"] + [f"{i},{i * 0.5}" for i in range(20000)]
+    rows[15001] = "3,oops"
+    path = write(tmp_path, "\n".join(rows) + "\n")
+    assert "line 15002, column 'b': 'oops' is not a number" in error_of(path)
+
+
+def test_non_increasing_time_across_chunks(tmp_path) -> None:
+    rows = ["t,a"] + [f"{i},{i}" for i in range(200)]
+    rows[150] = "10,1"
+    path = write(tmp_path, "\n".join(rows) + "\n")
+    for block in (5, 64, 1 << 20):
+        message = error_of(path, time_column="t", block_bytes=block)
+        assert "line 151, column 't': time 10.0 does not increase (previous row: 148.0)" in message
+
+
+def test_batch_reading_skips_order_checks(tmp_path) -> None:
+    path = write(tmp_path, "id,t,a\nA,2,1\nB,1,2\nA,1,3\n")
+    table = read_table(path, sequence_column="id", time_column="t", check_order=False, dt=0.5)
+    assert table.x[:, 0].tolist() == [1, 2, 3]
+    assert table.timespans.tolist() == [0.5, 0.5, 0.5]
+    assert table.sequence_values.to_pylist() == ["A", "B", "A"]
+
+
+# -- properties -------------------------------------------------------------------------------
+
+finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+
+
+@SETTINGS
+@given(
+    data=st.lists(st.tuples(st.integers(0, 3), finite32, finite32), min_size=1, max_size=60),
+    block_bytes=st.integers(1, 200),
+)
+def test_property_round_trip_any_chunking(tmp_path, data, block_bytes) -> None:
+    group = [g for g, _, _ in data]
+    # Contiguous sequences: renumber runs of equal group numbers.
+    ids = []
+    run = 0
+    for i, g in enumerate(group):
+        if i and g != group[i - 1]:
+            run += 1
+        ids.append(f"s{run}")
+    x = np.float32([[a, b] for _, a, b in data])
+    path = tmp_path / "p.csv"
+    write_csv(path, ["id", "a", "b"], [np.array(ids), x[:, 0], x[:, 1]], force=True)
+    table = read_table(path, sequence_column="id", block_bytes=block_bytes)
+    assert table.x.view(np.uint32).tolist() == x.view(np.uint32).tolist()
+    assert table.ids == sorted(set(ids), key=ids.index)
+    assert table.lines.tolist() == list(range(2, len(ids) + 2))
+
+
+ALPHABET = '0123456789.,-+e\n\r"ab x\t'
+
+
+@SETTINGS
+@given(
+    header=st.sampled_from(["a,b\n", "a,b,c\n", "", "a\n", "t,a\n"]),
+    body=st.text(alphabet=ALPHABET, max_size=80),
+    block_bytes=st.integers(1, 64),
+    time=st.booleans(),
+)
+def test_property_random_text_reads_or_fails_cleanly(tmp_path, header, body, block_bytes, time):
+    path = write(tmp_path, header + body, "r.csv")
+    options = {"block_bytes": block_bytes}
+    if time and header.startswith("t,"):
+        options["time_column"] = "t"
+    try:
+        chunks = list(CsvReader(path, **options))
+    except DataError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(str(path))
+        return
+    # Success: every non-empty line is one row of numbers, in order.
+    lines = (header + body).split("\n")[1:]
+    expected = [i + 2 for i, ln in enumerate(lines) if ln.removesuffix("\r") != ""]
+    got = [int(v) for c in chunks for v in c.lines]
+    assert got == expected
+    for c in chunks:
+        assert c.x.dtype == np.float32 and np.isfinite(c.x).all()

@@ -1,0 +1,295 @@
+"""Streaming inference: run a network over CSV chunks with the hidden state carried along.
+
+``run_chunks`` takes the chunks of ``velora.data.CsvReader`` and yields outputs row for row.
+Sequence mode: each sequence starts from a zero state (a file without a sequence column is one
+sequence) and a sequence cut by a chunk boundary continues from the state where the previous
+chunk left it, so results do not depend on the chunk size. Whole sequences are batched together
+(grouped by length, padded at the end, which cannot change the outputs of real steps) and run by
+``LiquidNCPNetwork.forward_sequence``. Batch mode: every row is one step from a zero state.
+
+``run_csv`` wires reader, network and ``CsvWriter`` together; the CLI command is a thin shell
+around it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+
+from velora.data import DEFAULT_BLOCK_BYTES, Chunk, CsvReader, CsvWriter
+
+MODES = ("sequence", "batch")
+MAX_BATCH = 512  # sequences per forward_sequence call
+PAD_WASTE = 0.75  # a group's shortest sequence is at least this fraction of its longest
+
+
+@dataclass
+class ChunkResult:
+    """Outputs for the rows of one chunk: ``y`` (rows, out) and, if asked for, the hidden state
+    after each row ``h`` (rows, n_units), both float32."""
+
+    chunk: Chunk
+    y: np.ndarray
+    h: np.ndarray | None = None
+
+
+@dataclass
+class RunSummary:
+    """What ``run_csv`` did."""
+
+    rows: int
+    sequences: int
+    seconds: float
+    columns: list[str]
+
+
+def run_chunks(
+    network,
+    chunks: Iterable[Chunk],
+    *,
+    mode: str = "sequence",
+    hidden: bool = False,
+    max_batch: int = MAX_BATCH,
+) -> Iterator[ChunkResult]:
+    """Run ``network`` over ``chunks`` (see the module docstring); yields one result per chunk."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    carry: np.ndarray | None = None
+    with torch.inference_mode():
+        for chunk in chunks:
+            if mode == "batch":
+                y, h = _run_batch(network, chunk, hidden, max_batch)
+            else:
+                y, h, carry = _run_sequences(network, chunk, carry, hidden, max_batch)
+            yield ChunkResult(chunk, y, h)
+
+
+def _forward(network, x: np.ndarray, h0: np.ndarray, ts: np.ndarray, hidden: bool):
+    """forward_sequence on numpy arrays; with ``hidden`` also the state after every step."""
+    xt, ht, tt = torch.from_numpy(x), torch.from_numpy(h0), torch.from_numpy(ts)
+    if not hidden:
+        y, h_last = network.forward_sequence(xt, ht, tt)
+        return y.numpy(), None, h_last.numpy()
+    batch, steps = x.shape[:2]
+    ys = np.empty((batch, steps, network.out_features), dtype=np.float32)
+    hs = np.empty((batch, steps, network.n_units), dtype=np.float32)
+    for t in range(steps):
+        y, ht = network.forward_sequence(xt[:, t : t + 1], ht, tt[:, t : t + 1])
+        ys[:, t] = y[:, 0].numpy()
+        hs[:, t] = ht.numpy()
+    return ys, hs, ht.numpy()
+
+
+def _run_batch(network, chunk: Chunk, hidden: bool, max_batch: int):
+    rows = chunk.rows
+    y = np.empty((rows, network.out_features), dtype=np.float32)
+    h = np.empty((rows, network.n_units), dtype=np.float32) if hidden else None
+    step = max(max_batch, 1) * 8  # one step each: cheap, so take bigger bites
+    for lo in range(0, rows, step):
+        hi = min(lo + step, rows)
+        x = np.ascontiguousarray(chunk.x[lo:hi, None, :])
+        ts = np.ascontiguousarray(chunk.timespans[lo:hi, None])
+        h0 = np.zeros((hi - lo, network.n_units), dtype=np.float32)
+        yb, _, h_last = _forward(network, x, h0, ts, False)
+        y[lo:hi] = yb[:, 0]
+        if h is not None:
+            h[lo:hi] = h_last
+    return y, h
+
+
+def _groups(lengths: np.ndarray, order: np.ndarray, max_batch: int) -> Iterator[np.ndarray]:
+    """Split sequence indices (sorted by decreasing length) into batches of similar length."""
+    sorted_len = lengths[order]
+    i, n = 0, len(order)
+    while i < n:
+        floor = int(np.ceil(sorted_len[i] * PAD_WASTE))
+        j = int(np.searchsorted(-sorted_len, -floor, side="right"))
+        j = min(max(j, i + 1), i + max_batch)
+        yield order[i:j]
+        i = j
+
+
+def _run_sequences(network, chunk: Chunk, carry: np.ndarray | None, hidden: bool, max_batch):
+    rows, units = chunk.rows, network.n_units
+    starts, lengths = chunk.starts, chunk.lengths
+    y = np.empty((rows, network.out_features), dtype=np.float32)
+    h = np.empty((rows, units), dtype=np.float32) if hidden else None
+    first_state = carry if (chunk.continues and carry is not None) else None
+    todo = np.arange(len(starts))
+    new_carry = None
+    if chunk.open_end:  # the last sequence goes on in the next chunk: run it alone, unpadded
+        last = len(starts) - 1
+        todo = todo[:-1]
+        lo = int(starts[last])
+        h0 = np.zeros((1, units), dtype=np.float32)
+        if last == 0 and first_state is not None:
+            h0[0] = first_state
+        yb, hb, h_last = _forward(
+            network, chunk.x[None, lo:], h0, chunk.timespans[None, lo:].copy(), hidden
+        )
+        y[lo:] = yb[0]
+        if h is not None:
+            h[lo:] = hb[0]
+        new_carry = h_last[0]
+    if len(todo):
+        order = todo[np.argsort(-lengths[todo], kind="stable")]
+        for group in _groups(lengths, order, max_batch):
+            _run_group(network, chunk, group, first_state, hidden, y, h)
+    return y, h, new_carry
+
+
+def _run_group(network, chunk: Chunk, group: np.ndarray, first_state, hidden, y, h) -> None:
+    """Run the sequences ``group`` of ``chunk`` as one padded batch; scatter into y and h."""
+    starts, lens = chunk.starts[group], chunk.lengths[group]
+    steps = int(lens.max())
+    offsets = np.arange(steps)
+    index = starts[:, None] + offsets[None, :]
+    valid = offsets[None, :] < lens[:, None]
+    padded = not valid.all()
+    if padded:
+        index = np.where(valid, index, 0)
+    x = chunk.x[index]
+    ts = chunk.timespans[index]
+    if padded:
+        x[~valid] = 0.0
+        ts[~valid] = 1.0
+    h0 = np.zeros((len(group), network.n_units), dtype=np.float32)
+    if first_state is not None:
+        h0[group == 0] = first_state
+    yb, hb, _ = _forward(network, x, h0, ts, hidden)
+    if padded:
+        y[index[valid]] = yb[valid]
+        if h is not None:
+            h[index[valid]] = hb[valid]
+    else:
+        y[index.ravel()] = yb.reshape(-1, yb.shape[-1])
+        if h is not None:
+            h[index.ravel()] = hb.reshape(-1, hb.shape[-1])
+
+
+def prefetch(items: Iterable, depth: int = 1) -> Iterator:
+    """Iterate ``items`` in a background thread, ``depth`` ahead, so that reading the next chunk
+    (pyarrow releases the GIL) overlaps the work on this one. Exceptions arrive in order."""
+    box: queue.Queue = queue.Queue(maxsize=max(depth, 1))
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((done, None))
+        except BaseException as exc:  # handed to the consumer
+            box.put((done, exc))
+
+    thread = threading.Thread(target=produce, name="velora-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = box.get()
+            if item is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+
+
+def output_columns(
+    network, *, output_names: Sequence[str] | None, sequence_column, time_column, hidden: bool
+) -> list[str]:
+    """Names of the output CSV's columns: id and time (if any), outputs, hidden state."""
+    names = [c for c in (sequence_column, time_column) if c is not None]
+    outs = list(output_names or (f"y{i}" for i in range(network.out_features)))
+    names += outs
+    if hidden:
+        names += [f"h{i}" for i in range(network.n_units)]
+    return names
+
+
+def run_csv(
+    network,
+    input_path: str | Path,
+    output: BinaryIO | None,
+    *,
+    columns: Sequence[str] | None = None,
+    sequence_column: str | None = None,
+    time_column: str | None = None,
+    output_names: Sequence[str] | None = None,
+    mode: str = "sequence",
+    dt: float = 1.0,
+    hidden: bool = False,
+    allow_nan: bool = False,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    progress: Callable[[int, int, int], None] | None = None,
+    on_result: Callable[[ChunkResult], None] | None = None,
+    reader: CsvReader | None = None,
+) -> RunSummary:
+    """Run ``network`` over the CSV file ``input_path`` and write the outputs to ``output`` (a
+    binary stream, or ``None`` to only call ``on_result``).
+
+    ``progress(rows_done, bytes_done, bytes_total)`` is called after every chunk. Pass an open
+    ``reader`` to reuse one whose header was already checked.
+    """
+    start = time.perf_counter()
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if reader is None:
+        reader = CsvReader(
+            input_path,
+            columns=columns,
+            sequence_column=sequence_column,
+            time_column=time_column,
+            n_inputs=network.in_features,
+            allow_nan=allow_nan,
+            dt=dt,
+            check_order=mode == "sequence",
+            block_bytes=block_bytes,
+        )
+    names = output_columns(
+        network,
+        output_names=output_names,
+        sequence_column=reader.sequence_column,
+        time_column=reader.time_column,
+        hidden=hidden,
+    )
+    writer = CsvWriter(output, names) if output is not None else None
+    rows = sequences = 0
+    for result in run_chunks(network, prefetch(reader), mode=mode, hidden=hidden):
+        chunk = result.chunk
+        if writer is not None:
+            cols: list = []
+            if reader.sequence_column is not None:
+                cols.append(chunk.sequence_values)
+            if reader.time_column is not None:
+                cols.append(chunk.time)
+            cols += [result.y[:, j] for j in range(result.y.shape[1])]
+            if result.h is not None:
+                cols += [result.h[:, j] for j in range(result.h.shape[1])]
+            writer.write(cols)
+        if on_result is not None:
+            on_result(result)
+        rows += chunk.rows
+        if mode == "batch":
+            sequences += chunk.rows
+        else:
+            sequences += len(chunk.starts) - (1 if chunk.continues else 0)
+        if progress is not None:
+            progress(rows, chunk.bytes_read, reader.size)
+    return RunSummary(rows, sequences, time.perf_counter() - start, names)

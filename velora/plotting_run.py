@@ -1,0 +1,125 @@
+"""The picture of a run: inputs and outputs over time for the first few sequences.
+
+``RunPlot`` collects rows while ``velora.inference.run_csv`` streams (bounded: a few sequences,
+a few thousand rows each) and draws them with matplotlib's Agg backend, one row of panels per
+sequence: inputs on the left, outputs on the right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+MAX_SEQUENCES = 4
+MAX_ROWS = 5000
+
+
+@dataclass
+class _Series:
+    label: str
+    t: list[np.ndarray] = field(default_factory=list)
+    x: list[np.ndarray] = field(default_factory=list)
+    y: list[np.ndarray] = field(default_factory=list)
+    rows: int = 0
+
+
+class RunPlot:
+    """Collects the first ``max_sequences`` sequences (``max_rows`` rows each) of a run."""
+
+    def __init__(
+        self,
+        input_names: list[str],
+        output_names: list[str],
+        *,
+        time_label: str | None = None,
+        batch: bool = False,
+        max_sequences: int = MAX_SEQUENCES,
+        max_rows: int = MAX_ROWS,
+    ) -> None:
+        self.input_names = input_names
+        self.output_names = output_names
+        self.time_label = time_label
+        self.batch = batch
+        self.max_sequences = max_sequences
+        self.max_rows = max_rows
+        self.series: list[_Series] = []
+        self._rows_seen = 0
+
+    def add(self, result) -> None:
+        """Take what is still wanted from one ``ChunkResult``."""
+        chunk = result.chunk
+        offset = self._rows_seen
+        self._rows_seen += chunk.rows
+        if self.batch:
+            starts, ids, continues = np.zeros(1, dtype=np.int64), None, bool(self.series)
+        else:
+            starts, ids, continues = chunk.starts, chunk.ids, chunk.continues
+        bounds = np.append(starts, chunk.rows)
+        for i in range(len(starts)):
+            if i == 0 and continues and self.series:
+                series = self.series[-1]
+            elif len(self.series) < self.max_sequences:
+                if self.batch:
+                    label = "rows (each one step from a zero state)"
+                elif ids is not None:
+                    label = f"sequence {ids[i]!r}"
+                else:
+                    label = "sequence"
+                series = _Series(label)
+                self.series.append(series)
+            else:
+                return
+            lo, hi = int(bounds[i]), int(bounds[i + 1])
+            hi = min(hi, lo + self.max_rows - series.rows)
+            if hi <= lo:
+                continue
+            if chunk.time is not None:
+                t = chunk.time[lo:hi]
+            elif self.batch:
+                t = np.arange(offset + lo, offset + hi)
+            else:
+                t = np.arange(series.rows, series.rows + hi - lo)
+            series.t.append(np.asarray(t, dtype=np.float64))
+            series.x.append(chunk.x[lo:hi])
+            series.y.append(result.y[lo:hi])
+            series.rows += hi - lo
+
+    def save(self, path: str | Path) -> None:
+        """Draw the collected sequences to an image file (format from the suffix)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        series = [s for s in self.series if s.rows] or [_Series("no rows")]
+        n = len(series)
+        fig, axes = plt.subplots(
+            n, 2, figsize=(12, 2.6 * n + 0.9), squeeze=False, sharex="row", layout="constrained"
+        )
+        xlabel = self.time_label or ("row" if self.batch else "step")
+        for row, s in enumerate(series):
+            ax_in, ax_out = axes[row]
+            if s.rows:
+                t = np.concatenate(s.t)
+                x = np.concatenate(s.x)
+                y = np.concatenate(s.y)
+                for j, name in enumerate(self.input_names):
+                    ax_in.plot(t, x[:, j], lw=1.1, label=name)
+                for j, name in enumerate(self.output_names):
+                    ax_out.plot(t, y[:, j], lw=1.3, label=name, color=f"C{(j + 4) % 10}")
+            ax_in.set_title(f"{s.label}: inputs", fontsize=10, loc="left")
+            ax_out.set_title(f"{s.label}: outputs", fontsize=10, loc="left")
+            for ax in (ax_in, ax_out):
+                ax.grid(alpha=0.3)
+                ax.tick_params(labelsize=8)
+            if row == n - 1:
+                ax_in.set_xlabel(xlabel)
+                ax_out.set_xlabel(xlabel)
+        for ax, names in ((axes[0][0], self.input_names), (axes[0][1], self.output_names)):
+            if len(names) <= 12 and series[0].rows:
+                ax.legend(fontsize=8, loc="upper right", ncol=min(len(names), 4), framealpha=0.8)
+        fig.suptitle("velora run", fontsize=12)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
