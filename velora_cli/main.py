@@ -47,6 +47,7 @@ def _register() -> None:
     app.command("export")(import_module("velora_cli.commands.export").export)
     app.command("inspect")(import_module("velora_cli.commands.inspect").inspect)
     app.command("init")(import_module("velora_cli.commands.init").init)
+    app.command("run")(import_module("velora_cli.commands.run").run)
     app.command("validate")(import_module("velora_cli.commands.validate").validate)
     app.command("wire")(import_module("velora_cli.commands.wire").wire)
 
