@@ -17,13 +17,23 @@ class OutputExistsError(VeloraError):
 def check_writable(path: str | Path, *, force: bool = False) -> Path:
     """Fail early, before any work, if ``path`` exists without ``force`` or has no folder."""
     path = Path(path)
+    if path.is_dir():
+        raise VeloraError(f"{path}: is a folder, expected a file name")
     if path.exists() and not force:
         raise OutputExistsError(f"{path}: already exists (use --force to overwrite)")
     if not path.parent.exists():
         raise VeloraError(f"{path}: folder {str(path.parent)!r} does not exist")
-    if path.is_dir():
-        raise VeloraError(f"{path}: is a folder, expected a file name")
     return path
+
+
+def _publish(tmp: str | Path, path: Path, force: bool) -> None:
+    """Give the finished temporary file normal permissions and rename it over ``path``."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path}: already exists (use --force to overwrite)")
+    os.replace(tmp, path)
 
 
 @contextmanager
@@ -42,9 +52,7 @@ def atomic_write(
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        if path.exists() and not force:
-            raise OutputExistsError(f"{path}: already exists (use --force to overwrite)")
-        os.replace(tmp, path)
+        _publish(tmp, path, force)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -61,9 +69,7 @@ def atomic_path(path: str | Path, *, force: bool = False) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
-        if path.exists() and not force:
-            raise OutputExistsError(f"{path}: already exists (use --force to overwrite)")
-        os.replace(tmp, path)
+        _publish(tmp, path, force)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
