@@ -17,6 +17,7 @@ demo: $(STAMP)
 	mkdir -p $(OUT)
 	$(BIN)/velora --version
 	$(BIN)/velora wire examples/pendulum.yaml --plot $(OUT)/wiring.png --force
+	$(BIN)/velora run examples/pendulum.yaml --input examples/pendulum.csv --output $(OUT)/predictions.csv --plot $(OUT)/run.png --force
 
 test: $(STAMP)
 	$(BIN)/ruff check .

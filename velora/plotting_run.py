@@ -35,6 +35,7 @@ class RunPlot:
         *,
         time_label: str | None = None,
         batch: bool = False,
+        title: str = "velora run",
         max_sequences: int = MAX_SEQUENCES,
         max_rows: int = MAX_ROWS,
     ) -> None:
@@ -42,6 +43,7 @@ class RunPlot:
         self.output_names = output_names
         self.time_label = time_label
         self.batch = batch
+        self.title = title
         self.max_sequences = max_sequences
         self.max_rows = max_rows
         self.series: list[_Series] = []
@@ -120,6 +122,6 @@ class RunPlot:
         for ax, names in ((axes[0][0], self.input_names), (axes[0][1], self.output_names)):
             if len(names) <= 12 and series[0].rows:
                 ax.legend(fontsize=8, loc="upper right", ncol=min(len(names), 4), framealpha=0.8)
-        fig.suptitle("velora run", fontsize=12)
+        fig.suptitle(self.title, fontsize=12)
         fig.savefig(path, dpi=110)
         plt.close(fig)

@@ -140,6 +140,7 @@ def run(
             output_names or [f"y{i}" for i in range(network.out_features)],
             time_label=time_column,
             batch=mode is Mode.batch,
+            title=f"velora run: {getattr(spec, 'name', None) or model.stem} on {input_path.name}",
         )
 
     def go(handle) -> object:
@@ -175,6 +176,7 @@ def run(
             + (f"; plot → {plot}" if plot is not None else ""),
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
 
 
