@@ -18,6 +18,8 @@ demo: $(STAMP)
 	$(BIN)/velora --version
 	$(BIN)/velora wire examples/pendulum.yaml --plot $(OUT)/wiring.png --force
 	$(BIN)/velora run examples/pendulum.yaml --input examples/pendulum.csv --output $(OUT)/predictions.csv --plot $(OUT)/run.png --force
+	$(BIN)/velora export examples/pendulum.yaml -o $(OUT)/pendulum.safetensors --force
+	$(BIN)/velora inspect $(OUT)/pendulum.safetensors
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,6 +36,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sequence.py
+	$(BIN)/python benchmarks/bench_checkpoint.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache

@@ -138,15 +138,18 @@ def _created() -> str:
 
 
 def to_tensors(model: LiquidNCPNetwork) -> dict[str, torch.Tensor]:
-    """The tensors a checkpoint stores for ``model``: parameters and signed masks, on the CPU."""
+    """The tensors a checkpoint stores for ``model``: parameters and signed masks, on the CPU.
+
+    They share memory with the model where they can (no copy); clone them to keep them.
+    """
     params = dict(model.named_parameters())
     tensors = {
-        name: params[name].detach().to("cpu", torch.float32).contiguous().clone()
+        name: params[name].detach().to("cpu", torch.float32).contiguous()
         for name in parameter_names()
     }
     masks = model.wiring.masks
     for name, mask in zip(MASK_NAMES, (masks.inter, masks.command, masks.motor), strict=True):
-        tensors[name] = mask.detach().to("cpu", torch.int32).contiguous().clone()
+        tensors[name] = mask.detach().to("cpu", torch.int32).contiguous()
     return tensors
 
 
@@ -170,7 +173,7 @@ def encode(
         )
     tensors = to_tensors(model)
     for name, tensor in (extra or {}).items():
-        tensors[EXTRA_PREFIX + name] = tensor.detach().cpu().contiguous().clone()
+        tensors[EXTRA_PREFIX + name] = tensor.detach().cpu().contiguous()
     seed = spec.seed if spec.seed is not None else model.seed
     metadata = Metadata(
         format_version=FORMAT_VERSION,
