@@ -4,6 +4,8 @@ import json
 import os
 import pickle
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -388,3 +390,21 @@ def test_a_bad_model_file_is_refused_where_a_spec_goes(tmp_path, good_file):
     with pytest.raises(CheckpointError, match="is a zip archive"):
         load_model(path)
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_real_process_exit_code_and_single_line(tmp_path, good_file):
+    bad = tmp_path / "bad.safetensors"
+    _make_bad("tampered", good_file, bad)
+    velora = Path(sys.executable).with_name("velora")
+    result = subprocess.run(
+        [str(velora), "export", str(bad), "-o", str(tmp_path / "o.onnx")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"error: {bad}: checksum mismatch: the tensors do not match the stored SHA-256 "
+        "(file corrupted or modified)"
+    ]
+    assert not (tmp_path / "o.onnx").exists()
