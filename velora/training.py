@@ -233,6 +233,7 @@ def fit(
     callback: Callable[[FitProgress], None] | None = None,
     resume_state: TrainState | None = None,
     restore_best: bool = True,
+    compiled: bool | None = None,
 ) -> FitResult:
     """Train ``model`` with Adam on ``train_data``; returns the loss history and best state.
 
@@ -241,6 +242,8 @@ def fit(
     best monitored loss (validation if ``val_data`` is given, else training). Ctrl-C during
     training ends the run cleanly: the result has ``interrupted=True`` and the model the best
     weights of the completed epochs. ``resume_state`` continues from a ``FitResult.state``.
+    ``compiled``: run each window through the compiled forward/backward loop (CPU); None picks
+    it when the network and batch are small enough for it to beat PyTorch's own loop.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
@@ -304,7 +307,8 @@ def fit(
             val_prev = state.val_loss[-1] if state.val_loss else initial_val
             for b in range(n_batches):
                 batch = train_data.subset(order[b * batch_size : (b + 1) * batch_size])
-                batch_sum = _train_batch(model, optimizer, params, batch, window, loss, clip_grad)
+                step = _step_function(model, len(batch), compiled)
+                batch_sum = _train_batch(step, optimizer, params, batch, window, loss, clip_grad)
                 total += batch_sum
                 count += batch.n_steps * out_features
                 epoch_steps += batch.n_steps
@@ -371,8 +375,20 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**63)
 
 
+def _step_function(model: nn.Module, batch: int, compiled: bool | None) -> Callable:
+    """The differentiable sequence function for a batch: compiled loop or PyTorch loop."""
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    if compiled is None:
+        compiled = on_cpu and model._small(batch)
+    if compiled and on_cpu:
+        from velora.models.lnn.grad_kernel import compiled_forward_sequence
+
+        return lambda x, h, ts: compiled_forward_sequence(model, x, h, ts)
+    return model.forward_sequence
+
+
 def _train_batch(
-    model: nn.Module,
+    forward_sequence: Callable,
     optimizer: torch.optim.Optimizer,
     params: list[nn.Parameter],
     batch: SequenceData,
@@ -395,7 +411,7 @@ def _train_batch(
     total = 0.0
     for start in starts:
         stop = start + window
-        y, h = model.forward_sequence(batch.x[:, start:stop], h, batch.timespans[:, start:stop])
+        y, h = forward_sequence(batch.x[:, start:stop], h, batch.timespans[:, start:stop])
         err = elementwise_loss(loss, y, batch.y[:, start:stop]).sum(dim=2)
         window_sum = err[mask[:, start:stop]].sum()
         optimizer.zero_grad(set_to_none=True)
