@@ -206,3 +206,22 @@ def test_interrupt_keeps_best_completed_epoch() -> None:
     assert result.state.epoch == 2
     assert seen.count("epoch") == 2
     assert evaluate(model, val) == pytest.approx(result.best_loss, rel=1e-5)
+
+
+def test_state_round_trips_through_tensors_and_a_checkpoint(tmp_path) -> None:
+    from velora import checkpoint
+    from velora.training import has_state, state_from_tensors, state_to_tensors
+
+    train, val = split_by_sequence(smoothing_task(), 0.25, seed=0)
+    full = fit(tiny_net(), train, val, **{**FAST, "epochs": 4}, restore_best=False)
+    model = tiny_net()
+    part = fit(model, train, val, **{**FAST, "epochs": 2})
+    path = tmp_path / "part.safetensors"
+    checkpoint.save(model, path, extra=state_to_tensors(part.state))
+    loaded = checkpoint.load_checkpoint(path)
+    assert has_state(loaded.extra)
+    state = state_from_tensors(loaded.extra, loaded.model, loaded.model.state_dict())
+    assert state.train_loss == part.train_loss and state.val_loss == part.val_loss
+    resumed = fit(loaded.model, train, val, **{**FAST, "epochs": 4}, resume_state=state)
+    assert resumed.train_loss == full.train_loss
+    assert resumed.val_loss == full.val_loss

@@ -48,6 +48,7 @@ def _register() -> None:
     app.command("inspect")(import_module("velora_cli.commands.inspect").inspect)
     app.command("init")(import_module("velora_cli.commands.init").init)
     app.command("run")(import_module("velora_cli.commands.run").run)
+    app.command("train")(import_module("velora_cli.commands.train").train)
     app.command("validate")(import_module("velora_cli.commands.validate").validate)
     app.command("wire")(import_module("velora_cli.commands.wire").wire)
 
