@@ -20,6 +20,8 @@ demo: $(STAMP)
 	$(BIN)/velora run examples/pendulum.yaml --input examples/pendulum.csv --output $(OUT)/predictions.csv --plot $(OUT)/run.png --force
 	$(BIN)/velora export examples/pendulum.yaml -o $(OUT)/pendulum.safetensors --force
 	$(BIN)/velora inspect $(OUT)/pendulum.safetensors
+	$(BIN)/velora train examples/oscillator.yaml --data examples/oscillator.csv --sequence-column run --time-column t --val-split 0.2 --epochs 20 --lr 0.005 --batch-size 4 --window 0 -o $(OUT)/oscillator.safetensors --plot-loss $(OUT)/loss.png --force
+	$(BIN)/velora run $(OUT)/oscillator.safetensors --input examples/oscillator.csv --sequence-column run --time-column t --output $(OUT)/oscillator-preds.csv --plot $(OUT)/oscillator-run.png --force --quiet
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -37,6 +39,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sequence.py
 	$(BIN)/python benchmarks/bench_checkpoint.py
+	$(BIN)/python benchmarks/bench_train.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache
