@@ -208,8 +208,8 @@ def evaluate(model: nn.Module, data: SequenceData, *, loss: str = "mse", batch_s
     for start in range(0, len(data), batch_size):
         part = data.subset(range(start, min(start + batch_size, len(data))))
         y, _ = model.forward_sequence(part.x, timespans=part.timespans)
-        err = elementwise_loss(loss, y, part.y).sum(dim=2)
-        total += float(err[part.mask()].double().sum())
+        err = elementwise_loss(loss, y, part.y.to(y.device)).sum(dim=2)
+        total += float(err[part.mask().to(y.device)].double().sum())
         count += part.n_steps * part.y.shape[2]
     return total / count
 
@@ -418,8 +418,8 @@ def _train_batch(
     for start in starts:
         stop = start + window
         y, h = forward_sequence(batch.x[:, start:stop], h, batch.timespans[:, start:stop])
-        err = elementwise_loss(loss, y, batch.y[:, start:stop]).sum(dim=2)
-        window_sum = err[mask[:, start:stop]].sum()
+        err = elementwise_loss(loss, y, batch.y[:, start:stop].to(y.device)).sum(dim=2)
+        window_sum = err[mask[:, start:stop].to(y.device)].sum()
         optimizer.zero_grad(set_to_none=True)
         (window_sum / scale).backward()
         if clip_grad is not None:
