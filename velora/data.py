@@ -33,7 +33,7 @@ import pyarrow.csv as pacsv
 
 from velora.errors import DataError
 
-DEFAULT_BLOCK_BYTES = 16 << 20  # about 400,000 rows of four numbers
+DEFAULT_BLOCK_BYTES = 2 << 20  # about 50,000 rows of four numbers: bounded memory
 _BOM = b"\xef\xbb\xbf"
 _MAX_HEADER_BYTES = 1 << 20
 
@@ -307,7 +307,7 @@ class CsvReader:
             types[self.time_column] = pa.float64()
         if self.sequence_column is not None:
             types[self.sequence_column] = pa.string()
-        read = pacsv.ReadOptions(column_names=self.header, use_threads=True, block_size=1 << 20)
+        read = pacsv.ReadOptions(column_names=self.header, use_threads=True, block_size=1 << 19)
         parse = pacsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=True)
         convert = pacsv.ConvertOptions(
             column_types=types,

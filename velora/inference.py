@@ -92,7 +92,7 @@ def _run_batch(network, chunk: Chunk, hidden: bool, max_batch: int):
     rows = chunk.rows
     y = np.empty((rows, network.out_features), dtype=np.float32)
     h = np.empty((rows, network.n_units), dtype=np.float32) if hidden else None
-    step = max(max_batch, 1) * 8  # one step each: cheap, so take bigger bites
+    step = max(max_batch, 1)
     for lo in range(0, rows, step):
         hi = min(lo + step, rows)
         x = np.ascontiguousarray(chunk.x[lo:hi, None, :])

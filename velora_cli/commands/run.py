@@ -85,7 +85,7 @@ def run(
     ] = False,
     chunk_bytes: Annotated[
         int, typer.Option("--chunk-bytes", hidden=True, help="Bytes of CSV per chunk.")
-    ] = 16 << 20,
+    ] = 2 << 20,
 ) -> None:
     """Run MODEL over the rows of a CSV file and write its outputs as CSV.
 
@@ -158,8 +158,14 @@ def run(
             )
 
     if to_stdout:
-        summary = go(sys.stdout.buffer)
-        sys.stdout.flush()
+        try:
+            summary = go(sys.stdout.buffer)
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
     else:
         with atomic_write(output, force=force) as handle:
             summary = go(handle)

@@ -1,0 +1,200 @@
+"""`velora run` against the straightforward script, as whole processes, side by side.
+
+Workloads: (a) one sequence of 1,000,000 rows x 4 inputs; (b) 10,000 sequences x 100 rows;
+(c) memory only: `velora run` on a 10,000,000-row file. The straightforward script is what a
+user would write: pandas ``read_csv``, the seed document's ``ncp_forward`` step loop over the
+same network, ``to_csv``. Reported: wall time, rows/s, peak RSS of the process (getrusage of the
+child), and the ratio of rows/s; plus the largest difference between the two outputs. The step
+loop takes about a millisecond per row, so it runs on the first ``--baseline-rows`` rows of each
+workload (whole sequences) and its rows/s stands for the whole; 0 runs it on everything.
+
+Run: ``python benchmarks/bench_run.py`` (needs pandas: ``pip install velora-ncp[bench]``);
+``--rows-a``, ``--sequences-b``, ``--rows-big`` shrink it; ``--rows-big 0`` skips (c).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from velora.data import CsvWriter
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "examples" / "pendulum.yaml"
+INPUTS = ["x", "y", "theta", "omega"]
+
+BASELINE = textwrap.dedent(
+    """
+    import sys
+    import pandas as pd
+    import torch
+    from velora.models import LiquidNCPNetwork
+
+    src, dst, id_col = sys.argv[1], sys.argv[2], (sys.argv[3] if len(sys.argv) > 3 else None)
+    df = pd.read_csv(src)
+    net = LiquidNCPNetwork(4, 16, 1, sparsity_level=0.5, seed=7)   # examples/pendulum.yaml
+    layers = net.layers
+    out_sizes = [layer.n_hidden for layer in layers.values()]
+
+    def ncp_forward(x, hidden):
+        h_state = torch.split(hidden, out_sizes, dim=1)
+        new_h_state = []
+        inputs = x
+        for i, layer in enumerate(layers.values()):
+            y_pred, h = layer(inputs, h_state[i])
+            inputs = y_pred
+            new_h_state.append(h)
+        return y_pred, torch.cat(new_h_state, dim=1)
+
+    groups = [df] if id_col is None else [g for _, g in df.groupby(id_col, sort=False)]
+    outputs = []
+    with torch.no_grad():
+        for g in groups:
+            x = torch.tensor(g[["x", "y", "theta", "omega"]].to_numpy(), dtype=torch.float32)
+            h = torch.zeros(1, sum(out_sizes))
+            for row in x:
+                y, h = ncp_forward(row.unsqueeze(0), h)
+                outputs.append(y[0, 0].item())
+    out = pd.DataFrame({"torque": outputs})
+    if id_col is not None:
+        out.insert(0, id_col, df[id_col].to_numpy())
+    out.to_csv(dst, index=False)
+    """
+)
+
+
+def make_csv(path: Path, rows: int, seq_len: int | None, seed: int = 0) -> None:
+    """Random inputs (float32), written in pieces; with ``seq_len`` an id column too."""
+    rng = np.random.default_rng(seed)
+    names = (["id"] if seq_len else []) + INPUTS
+    with open(path, "wb") as handle:
+        writer = CsvWriter(handle, names)
+        piece = 500_000
+        for lo in range(0, rows, piece):
+            n = min(piece, rows - lo)
+            x = rng.standard_normal((n, 4)).astype(np.float32)
+            cols = [x[:, j] for j in range(4)]
+            if seq_len:
+                ids = (np.arange(lo, lo + n) // seq_len).astype(str)
+                cols.insert(0, np.char.add("s", ids))
+            writer.write(cols)
+
+
+def measure(argv: list[str]) -> tuple[float, float]:
+    """Run a whole process; return (seconds, peak RSS in MB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[:3]} failed ({proc.returncode}): {stderr[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def velora_argv(src: Path, dst: Path, id_col: str | None) -> list[str]:
+    argv = [sys.executable, "-c", "from velora_cli.main import run; run()"]
+    argv += ["run", str(SPEC), "--input", str(src), "--output", str(dst), "--force", "--quiet"]
+    if id_col:
+        argv += ["--sequence-column", id_col]
+    return argv
+
+
+def max_diff(a: Path, b: Path, rows: int) -> float:
+    """Largest difference between the outputs on the first ``rows`` rows."""
+    from velora.data import read_table
+
+    ya = read_table(a, columns=["torque"]).x[:rows]
+    yb = read_table(b, columns=["torque"]).x
+    return float(np.abs(ya - yb).max())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows-a", type=int, default=1_000_000)
+    parser.add_argument("--sequences-b", type=int, default=10_000)
+    parser.add_argument("--length-b", type=int, default=100)
+    parser.add_argument("--rows-big", type=int, default=10_000_000)
+    parser.add_argument("--baseline-rows", type=int, default=100_000)
+    parser.add_argument("--workdir", type=Path, default=None, help="Where to put the CSV files.")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        tmp = Path(tmp)
+        script = tmp / "baseline.py"
+        script.write_text(BASELINE)
+        workloads = [
+            ("(a) 1 sequence", args.rows_a, None),
+            (f"(b) {args.sequences_b:,} sequences", args.sequences_b * args.length_b, "id"),
+        ]
+        table = Table(title="velora run vs pandas + seed step loop (whole processes)")
+        for col in ("workload", "rows", "program", "seconds", "rows/s", "peak RSS MB"):
+            table.add_column(col, justify="right")
+        table.add_column("rows/s ratio", justify="right")
+        for label, rows, id_col in workloads:
+            src = tmp / "in.csv"
+            make_csv(src, rows, args.length_b if id_col else None)
+            fast_out, slow_out = tmp / "velora.csv", tmp / "baseline.csv"
+            measure(velora_argv(src, fast_out, id_col))  # warm the page cache and numba cache
+            fast = measure(velora_argv(src, fast_out, id_col))
+            base_rows = rows if not args.baseline_rows else min(rows, args.baseline_rows)
+            if id_col:
+                base_rows = max(base_rows // args.length_b, 1) * args.length_b
+            base_src = src
+            if base_rows < rows:
+                base_src = tmp / "prefix.csv"
+                with open(src, "rb") as whole, open(base_src, "wb") as part:
+                    for _ in range(base_rows + 1):
+                        part.write(whole.readline())
+            base = [sys.executable, str(script), str(base_src), str(slow_out)]
+            slow = measure(base + ([id_col] if id_col else []))
+            diff = max_diff(fast_out, slow_out, base_rows)
+            rate_fast, rate_slow = rows / fast[0], base_rows / slow[0]
+            table.add_row(
+                label,
+                f"{rows:,}",
+                "velora run",
+                f"{fast[0]:.2f}",
+                f"{rate_fast:,.0f}",
+                f"{fast[1]:.0f}",
+                f"{rate_fast / rate_slow:.0f}x",
+            )
+            table.add_row(
+                label,
+                f"{base_rows:,}",
+                "pandas + loop",
+                f"{slow[0]:.2f}",
+                f"{rate_slow:,.0f}",
+                f"{slow[1]:.0f}",
+                "",
+            )
+            table.add_row("", "", f"max |diff| {diff:.1e}", "", "", "", "", end_section=True)
+            src.unlink()
+        if args.rows_big:
+            src = tmp / "big.csv"
+            make_csv(src, args.rows_big, None, seed=1)
+            size = src.stat().st_size / 1e6
+            sec, rss = measure(velora_argv(src, tmp / "big_out.csv", None))
+            table.add_row(
+                f"(c) {size:,.0f} MB CSV",
+                f"{args.rows_big:,}",
+                "velora run",
+                f"{sec:.2f}",
+                f"{args.rows_big / sec:,.0f}",
+                f"{rss:.0f}",
+                "",
+            )
+        Console(width=120).print(table)
+
+
+if __name__ == "__main__":
+    main()
