@@ -149,3 +149,21 @@ def test_parameter_counts_against_masks() -> None:
         active += 5 * (int(np.count_nonzero(mask.numpy())) + n * n + n)
     assert net.total_params == total
     assert net.active_params == active < total
+
+
+@pytest.mark.parametrize("path", ["compiled", "eager"])
+def test_return_states_gives_every_step(path: str) -> None:
+    net = LiquidNCPNetwork(3, 20, 2, seed=5)
+    x, ts = torch.randn(4, 9, 3), torch.rand(4, 9) + 0.1
+    with torch.no_grad():
+        h, want = None, []
+        for s in range(9):
+            _, h = net(x[:, s], h, ts[:, s])
+            want.append(h)
+        run = net._forward_compiled if path == "compiled" else net._forward_eager
+        y, states = run(x, net.init_state(4), ts, return_states=True)
+        y_last, h_last = net.forward_sequence(x, timespans=ts)
+    assert states.shape == (4, 9, net.n_units)
+    torch.testing.assert_close(states, torch.stack(want, dim=1), atol=2e-6, rtol=1e-5)
+    torch.testing.assert_close(states[:, -1], h_last, atol=2e-6, rtol=1e-5)
+    torch.testing.assert_close(y, y_last, atol=2e-6, rtol=1e-5)

@@ -78,14 +78,9 @@ def _forward(network, x: np.ndarray, h0: np.ndarray, ts: np.ndarray, hidden: boo
     if not hidden:
         y, h_last = network.forward_sequence(xt, ht, tt)
         return y.numpy(), None, h_last.numpy()
-    batch, steps = x.shape[:2]
-    ys = np.empty((batch, steps, network.out_features), dtype=np.float32)
-    hs = np.empty((batch, steps, network.n_units), dtype=np.float32)
-    for t in range(steps):
-        y, ht = network.forward_sequence(xt[:, t : t + 1], ht, tt[:, t : t + 1])
-        ys[:, t] = y[:, 0].numpy()
-        hs[:, t] = ht.numpy()
-    return ys, hs, ht.numpy()
+    y, states = network.forward_sequence(xt, ht, tt, return_states=True)
+    hs = states.numpy()
+    return y.numpy(), hs, (hs[:, -1] if hs.shape[1] else h0)
 
 
 def _run_batch(network, chunk: Chunk, hidden: bool, max_batch: int):

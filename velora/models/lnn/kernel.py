@@ -39,12 +39,14 @@ def _layer(z, n_in, weight_t, bias, n, t, pre, y, h_new):
 
 
 @numba.njit(cache=True, parallel=True)
-def run_sequence(x, ts, h0, w1, b1, w2, b2, w3, b3, n1, n2, n3):
+def run_sequence(x, ts, h0, w1, b1, w2, b2, w3, b3, n1, n2, n3, states):
     """Run x (B, T, F) with elapsed times ts (B, T) from state h0 (B, n1+n2+n3).
 
     w_i are masked fused weights transposed to (inputs + n_i, 4 n_i). Returns y (B, T, n3) and
-    the last state (B, n1+n2+n3).
+    the last state (B, n1+n2+n3). ``states`` is (B, T, n1+n2+n3) to receive the state after
+    every step, or an empty (0, 0, 0) array to skip that.
     """
+    keep = states.shape[0] > 0
     batch, steps, n_feat = x.shape
     y_out = np.empty((batch, steps, n3), dtype=np.float32)
     h_out = np.empty_like(h0)
@@ -93,6 +95,14 @@ def run_sequence(x, ts, h0, w1, b1, w2, b2, w3, b3, n1, n2, n3):
                 for j in range(n3):
                     z3[r, n2 + j] = h3[r, j]
                     y_out[lo + r, s, j] = y3[r, j]
+            if keep:
+                for r in range(rows):
+                    for j in range(n1):
+                        states[lo + r, s, j] = h1[r, j]
+                    for j in range(n2):
+                        states[lo + r, s, n1 + j] = h2[r, j]
+                    for j in range(n3):
+                        states[lo + r, s, n1 + n2 + j] = h3[r, j]
         for r in range(rows):
             for j in range(n1):
                 h_out[lo + r, j] = z1[r, n_feat + j]

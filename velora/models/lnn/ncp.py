@@ -148,9 +148,12 @@ class LiquidNCPNetwork(nn.Module):
         x: torch.Tensor,
         h_state: torch.Tensor | None = None,
         timespans: float | torch.Tensor | None = None,
+        *,
+        return_states: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Run x (batch, time, in_features) from ``h_state``; returns y (batch, time, out) and
-        the last state (batch, n_units).
+        the last state (batch, n_units), or with ``return_states`` the state after every step
+        (batch, time, n_units).
 
         ``timespans`` is a float or (batch, time) elapsed times. Outside autograd on the CPU the
         step loop runs compiled; otherwise an eager loop keeps gradients and other devices.
@@ -163,8 +166,8 @@ class LiquidNCPNetwork(nn.Module):
             x.requires_grad or h.requires_grad or any(p.requires_grad for p in self.parameters())
         )
         if not needs_grad and x.device.type == "cpu" and steps > 0 and self._small(batch):
-            return self._forward_compiled(x, h, ts)
-        return self._forward_eager(x, h, ts)
+            return self._forward_compiled(x, h, ts, return_states)
+        return self._forward_eager(x, h, ts, return_states)
 
     def _small(self, batch: int) -> bool:
         """Whether the compiled loop beats PyTorch's BLAS: true unless the batch's matmul work
@@ -190,7 +193,7 @@ class LiquidNCPNetwork(nn.Module):
         return t
 
     def _forward_eager(
-        self, x: torch.Tensor, h: torch.Tensor, ts: torch.Tensor
+        self, x: torch.Tensor, h: torch.Tensor, ts: torch.Tensor, return_states: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Step loop in PyTorch (autograd, any device), neurons-major so that every slice of the
         pre-activations is contiguous: a^T = W z^T + b, (4n, batch)."""
@@ -203,7 +206,7 @@ class LiquidNCPNetwork(nn.Module):
         states = [s.T for s in torch.split(h, self.out_sizes, dim=1)]
         x_t = x.permute(1, 2, 0)  # (time, features, batch)
         ts_t = ts.T
-        outputs = []
+        outputs, history = [], []
         for step in range(x.shape[1]):
             inputs, t = x_t[step], ts_t[step]
             for i, cell in enumerate(cells):
@@ -212,10 +215,16 @@ class LiquidNCPNetwork(nn.Module):
                 states[i] = torch.lerp(torch.tanh(a_g), torch.tanh(a_h), torch.sigmoid(a_f * t))
                 inputs = a_p + states[i]
             outputs.append(inputs)
+            if return_states:
+                history.append(torch.cat(states, dim=0))
         if outputs:
             y = torch.stack(outputs).permute(2, 0, 1)
         else:
             y = x.new_zeros(x.shape[0], 0, self.out_features)
+        if return_states:
+            if history:
+                return y, torch.stack(history).permute(2, 0, 1)
+            return y, x.new_zeros(x.shape[0], 0, self.n_units)
         return y, torch.cat([s.T for s in states], dim=1)
 
     def _compiled_weights(self) -> list[np.ndarray]:
@@ -234,15 +243,19 @@ class LiquidNCPNetwork(nn.Module):
         return cached[1]
 
     def _forward_compiled(
-        self, x: torch.Tensor, h: torch.Tensor, ts: torch.Tensor
+        self, x: torch.Tensor, h: torch.Tensor, ts: torch.Tensor, return_states: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         from velora.models.lnn.kernel import run_sequence
 
+        batch, steps, _ = x.shape
+        shape = (batch, steps, self.n_units) if return_states else (0, 0, 0)
+        states = np.empty(shape, dtype=np.float32)
         y, h_last = run_sequence(
             np.ascontiguousarray(x.detach().numpy()),
             np.ascontiguousarray(ts.detach().numpy()),
             np.ascontiguousarray(h.detach().numpy()),
             *self._compiled_weights(),
             *self.out_sizes,
+            states,
         )
-        return torch.from_numpy(y), torch.from_numpy(h_last)
+        return torch.from_numpy(y), torch.from_numpy(states if return_states else h_last)
