@@ -18,6 +18,8 @@ import numba
 import numpy as np
 import torch
 
+from velora.models.lnn.kernel import preactivate
+
 BLOCK = 8  # sequences per thread block
 
 
@@ -25,16 +27,7 @@ BLOCK = 8  # sequences per thread block
 def _layer_fwd(z, n_in, wt, b, n, t, pre, y, h_new, g_s, hh_s, gate_s):
     """One cell for a block: z (rows, n_in + n) -> y, h_new; keeps g, h~ and the gate."""
     rows = z.shape[0]
-    width = 4 * n
-    for r in range(rows):
-        for j in range(width):
-            pre[r, j] = b[j]
-    for k in range(n_in + n):
-        w = wt[k]
-        for r in range(rows):
-            zk = z[r, k]
-            for j in range(width):
-                pre[r, j] += zk * w[j]
+    preactivate(z, n_in, wt, b, n, pre)
     for r in range(rows):
         tr = t[r]
         for j in range(n):

@@ -14,8 +14,8 @@ BLOCK = 8  # sequences per thread block: small enough for the pre-activations to
 
 
 @numba.njit(cache=True, inline="always")
-def _layer(z, n_in, weight_t, bias, n, t, pre, y, h_new):
-    """One cell for ``rows`` sequences: z (rows, n_in + n) -> y, h_new (rows, n)."""
+def preactivate(z, n_in, weight_t, bias, n, pre):
+    """pre = z W^T + b for a block of rows: each weight row is read once for the whole block."""
     rows = z.shape[0]
     width = 4 * n
     for r in range(rows):
@@ -27,6 +27,13 @@ def _layer(z, n_in, weight_t, bias, n, t, pre, y, h_new):
             zk = z[r, k]
             for j in range(width):
                 pre[r, j] += zk * w[j]
+
+
+@numba.njit(cache=True, inline="always")
+def _layer(z, n_in, weight_t, bias, n, t, pre, y, h_new):
+    """One cell for ``rows`` sequences: z (rows, n_in + n) -> y, h_new (rows, n)."""
+    rows = z.shape[0]
+    preactivate(z, n_in, weight_t, bias, n, pre)
     for r in range(rows):
         tr = t[r]
         for j in range(n):
