@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from velora_cli.console import err
+from velora_cli.options import Dt, Force, SequenceColumn, TimeColumn, split_names
 
 
 class Mode(StrEnum):
@@ -15,15 +16,6 @@ class Mode(StrEnum):
 
     sequence = "sequence"
     batch = "batch"
-
-
-def _split(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    names = [name.strip() for name in text.split(",")]
-    if not all(names):
-        raise typer.BadParameter(f"expected comma-separated names, got {text!r}")
-    return names
 
 
 def run(
@@ -51,22 +43,9 @@ def run(
             "batch: every row is one step from a zero state.",
         ),
     ] = Mode.sequence,
-    sequence_column: Annotated[
-        str | None,
-        typer.Option(
-            "--sequence-column", help="Rows with the same id form one contiguous sequence."
-        ),
-    ] = None,
-    time_column: Annotated[
-        str | None,
-        typer.Option("--time-column", help="Time of each row: the elapsed times become timespans."),
-    ] = None,
-    dt: Annotated[
-        float,
-        typer.Option(
-            "--dt", help="Timespan of a sequence's first row (of every row without a time column)."
-        ),
-    ] = 1.0,
+    sequence_column: SequenceColumn = None,
+    time_column: TimeColumn = None,
+    dt: Dt = 1.0,
     hidden: Annotated[
         bool, typer.Option("--hidden", help="Append the hidden state after each row (h0, ...).")
     ] = False,
@@ -77,9 +56,7 @@ def run(
     allow_nan: Annotated[
         bool, typer.Option("--allow-nan", help="Accept NaN and inf in the input columns.")
     ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite existing output files.")
-    ] = False,
+    force: Force = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")
     ] = False,
@@ -102,7 +79,7 @@ def run(
         raise typer.BadParameter(f"expected a positive number, got {dt}", param_hint="--dt")
     if chunk_bytes < 1:
         raise typer.BadParameter("expected a positive number", param_hint="--chunk-bytes")
-    names = _split(columns)
+    names = split_names(columns, "--columns")
     if not to_stdout:
         check_writable(output, force=force)
     if plot is not None:

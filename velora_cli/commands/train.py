@@ -6,15 +6,7 @@ from typing import Annotated
 import typer
 
 from velora_cli.console import err
-
-
-def _split(text: str | None, option: str) -> list[str] | None:
-    if text is None:
-        return None
-    names = [name.strip() for name in text.split(",")]
-    if not all(names):
-        raise typer.BadParameter(f"expected comma-separated names, got {text!r}", param_hint=option)
-    return names
+from velora_cli.options import Dt, Force, SequenceColumn, TimeColumn, split_names
 
 
 def train(
@@ -43,22 +35,9 @@ def train(
             "but the sequence, time and target columns).",
         ),
     ] = None,
-    sequence_column: Annotated[
-        str | None,
-        typer.Option(
-            "--sequence-column", help="Rows with the same id form one contiguous sequence."
-        ),
-    ] = None,
-    time_column: Annotated[
-        str | None,
-        typer.Option("--time-column", help="Time of each row: the elapsed times become timespans."),
-    ] = None,
-    dt: Annotated[
-        float,
-        typer.Option(
-            "--dt", help="Timespan of a sequence's first row (of every row without a time column)."
-        ),
-    ] = 1.0,
+    sequence_column: SequenceColumn = None,
+    time_column: TimeColumn = None,
+    dt: Dt = 1.0,
     val: Annotated[
         Path | None,
         typer.Option("--val", help="Validation CSV file (same columns as the training data)."),
@@ -116,9 +95,7 @@ def train(
         Path | None,
         typer.Option("--plot-loss", help="Save the loss curves (.png, .svg or .pdf)."),
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite existing output files.")
-    ] = False,
+    force: Force = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress display and no summary.")
     ] = False,
@@ -135,8 +112,8 @@ def train(
     from velora.io import check_writable
     from velora.training import LOSSES
 
-    target_names = _split(targets, "--targets")
-    input_names = _split(columns, "--columns")
+    target_names = split_names(targets, "--targets")
+    input_names = split_names(columns, "--columns")
     if loss not in LOSSES:
         raise typer.BadParameter(f"expected one of {', '.join(LOSSES)}", param_hint="--loss")
     for name, value, low in (("--epochs", epochs, 1), ("--batch-size", batch_size, 1)):

@@ -1,0 +1,31 @@
+"""Options shared by the commands that read CSV data (``run`` and ``train``)."""
+
+from typing import Annotated
+
+import typer
+
+SequenceColumn = Annotated[
+    str | None,
+    typer.Option("--sequence-column", help="Rows with the same id form one contiguous sequence."),
+]
+TimeColumn = Annotated[
+    str | None,
+    typer.Option("--time-column", help="Time of each row: the elapsed times become timespans."),
+]
+Dt = Annotated[
+    float,
+    typer.Option(
+        "--dt", help="Timespan of a sequence's first row (of every row without a time column)."
+    ),
+]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
+
+
+def split_names(text: str | None, option: str) -> list[str] | None:
+    """Comma-separated column names from an option, or None when it was not given."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise typer.BadParameter(f"expected comma-separated names, got {text!r}", param_hint=option)
+    return names
