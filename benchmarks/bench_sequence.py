@@ -115,7 +115,7 @@ def main() -> None:
                     f"{seed / fast:.1f}x",
                     f"{ncps / fast:.1f}x",
                 )
-    Console().print(table)
+    Console(width=120).print(table)
 
 
 if __name__ == "__main__":
