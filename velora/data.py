@@ -163,6 +163,21 @@ class CsvReader:
         self.columns = self._resolve_columns(columns, n_inputs)
         self._check_has_rows()
 
+    def with_targets(self, names: Sequence[str]) -> CsvReader:
+        """The same reader that also reads ``names`` as target columns (checked like inputs)."""
+        return CsvReader(
+            self.path,
+            columns=self.columns,
+            sequence_column=self.sequence_column,
+            time_column=self.time_column,
+            target_columns=[*self.target_columns, *names],
+            n_inputs=len(self.columns),
+            allow_nan=self.allow_nan,
+            dt=self.dt,
+            check_order=self.check_order,
+            block_bytes=self.block_bytes,
+        )
+
     # -- header and columns -------------------------------------------------------------------
 
     def _fail(self, line: int | None, message: str, column: str | None = None) -> DataError:

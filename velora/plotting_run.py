@@ -2,7 +2,8 @@
 
 ``RunPlot`` collects rows while ``velora.inference.run_csv`` streams (bounded: a few sequences,
 a few thousand rows each) and draws them with matplotlib's Agg backend, one row of panels per
-sequence: inputs on the left, outputs on the right.
+sequence: inputs on the left, outputs on the right, with the recorded values of any output the
+input file also holds drawn dashed beside them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ class _Series:
     t: list[np.ndarray] = field(default_factory=list)
     x: list[np.ndarray] = field(default_factory=list)
     y: list[np.ndarray] = field(default_factory=list)
+    recorded: list[np.ndarray] = field(default_factory=list)
     rows: int = 0
+
+
+def recorded_outputs(reader, output_names: list[str] | None) -> list[str]:
+    """Output names that the reader's file also holds as plain columns, to draw for comparison."""
+    special = {*reader.columns, reader.sequence_column, reader.time_column}
+    return [n for n in output_names or [] if n in reader.header and n not in special]
 
 
 class RunPlot:
@@ -38,9 +46,13 @@ class RunPlot:
         title: str = "velora run",
         max_sequences: int = MAX_SEQUENCES,
         max_rows: int = MAX_ROWS,
+        recorded_names: list[str] | None = None,
     ) -> None:
         self.input_names = input_names
         self.output_names = output_names
+        # Outputs that the input file also holds (e.g. training targets): drawn dashed beside
+        # the network's outputs. They arrive as the chunks' target columns, in this order.
+        self.recorded_names = list(recorded_names or [])
         self.time_label = time_label
         self.batch = batch
         self.title = title
@@ -86,20 +98,18 @@ class RunPlot:
             series.t.append(np.asarray(t, dtype=np.float64))
             series.x.append(chunk.x[lo:hi])
             series.y.append(result.y[lo:hi])
+            if self.recorded_names and chunk.targets is not None:
+                series.recorded.append(chunk.targets[lo:hi])
             series.rows += hi - lo
 
-    def save(self, path: str | Path) -> None:
-        """Draw the collected sequences to an image file (format from the suffix)."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    def figure(self):
+        """The collected sequences as a matplotlib Figure (no pyplot, no global state)."""
+        from matplotlib.figure import Figure
 
         series = [s for s in self.series if s.rows] or [_Series("no rows")]
         n = len(series)
-        fig, axes = plt.subplots(
-            n, 2, figsize=(12, 2.6 * n + 0.9), squeeze=False, sharex="row", layout="constrained"
-        )
+        fig = Figure(figsize=(12, 2.6 * n + 0.9), layout="constrained")
+        axes = fig.subplots(n, 2, squeeze=False, sharex="row")
         xlabel = self.time_label or ("row" if self.batch else "step")
         for row, s in enumerate(series):
             ax_in, ax_out = axes[row]
@@ -111,6 +121,19 @@ class RunPlot:
                     ax_in.plot(t, x[:, j], lw=1.1, label=name)
                 for j, name in enumerate(self.output_names):
                     ax_out.plot(t, y[:, j], lw=1.3, label=name, color=f"C{(j + 4) % 10}")
+                if s.recorded:
+                    rec = np.concatenate(s.recorded)
+                    for j, name in enumerate(self.recorded_names):
+                        k = self.output_names.index(name)
+                        ax_out.plot(
+                            t,
+                            rec[:, j],
+                            lw=1.0,
+                            ls="--",
+                            color=f"C{(k + 4) % 10}",
+                            alpha=0.8,
+                            label=f"{name} (recorded)",
+                        )
             ax_in.set_title(f"{s.label}: inputs", fontsize=10, loc="left")
             ax_out.set_title(f"{s.label}: outputs", fontsize=10, loc="left")
             for ax in (ax_in, ax_out):
@@ -119,9 +142,13 @@ class RunPlot:
             if row == n - 1:
                 ax_in.set_xlabel(xlabel)
                 ax_out.set_xlabel(xlabel)
-        for ax, names in ((axes[0][0], self.input_names), (axes[0][1], self.output_names)):
+        out_names = self.output_names + [f"{n} (recorded)" for n in self.recorded_names]
+        for ax, names in ((axes[0][0], self.input_names), (axes[0][1], out_names)):
             if len(names) <= 12 and series[0].rows:
                 ax.legend(fontsize=8, loc="upper right", ncol=min(len(names), 4), framealpha=0.8)
         fig.suptitle(self.title, fontsize=12)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        return fig
+
+    def save(self, path: str | Path) -> None:
+        """Draw the collected sequences to an image file (format from the suffix)."""
+        self.figure().savefig(path, dpi=110)

@@ -110,11 +110,15 @@ def run(
     )
     collector = None
     if plot is not None:
-        from velora.plotting_run import RunPlot
+        from velora.plotting_run import RunPlot, recorded_outputs
 
+        recorded = recorded_outputs(reader, output_names)
+        if recorded:
+            reader = reader.with_targets(recorded)
         collector = RunPlot(
             reader.columns,
             output_names or [f"y{i}" for i in range(network.out_features)],
+            recorded_names=recorded,
             time_label=time_column,
             batch=mode is Mode.batch,
             title=f"velora run: {getattr(spec, 'name', None) or model.stem} on {input_path.name}",
