@@ -17,7 +17,7 @@ demo: $(STAMP)
 	mkdir -p $(OUT)
 	$(BIN)/velora --version
 	$(BIN)/velora wire examples/pendulum.yaml --plot $(OUT)/wiring.png --force
-	$(BIN)/velora run examples/pendulum.yaml --input examples/pendulum.csv --output $(OUT)/predictions.csv --plot $(OUT)/run.png --force
+	$(BIN)/velora run examples/pendulum.yaml --input examples/pendulum.csv --sequence-column episode --time-column t --output $(OUT)/predictions.csv --plot $(OUT)/run.png --force
 	$(BIN)/velora export examples/pendulum.yaml -o $(OUT)/pendulum.safetensors --force
 	$(BIN)/velora inspect $(OUT)/pendulum.safetensors
 	$(BIN)/velora train examples/oscillator.yaml --data examples/oscillator.csv --sequence-column run --time-column t --val-split 0.2 --epochs 20 --lr 0.005 --batch-size 4 --window 0 -o $(OUT)/oscillator.safetensors --plot-loss $(OUT)/loss.png --force
@@ -37,9 +37,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_sequence.py
 	$(BIN)/python benchmarks/bench_checkpoint.py
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_run.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache .ruff_cache
