@@ -27,12 +27,15 @@ def loss_figure(result, *, loss: str = "mse", title: str = "velora train") -> Fi
     if result.best_epoch > 0:
         ax.axvline(result.best_epoch, color="0.6", ls=":", lw=1)
         right = result.best_epoch > len(result.train_loss) / 2
+        # Label the line at the top of the axes, where no curve runs.
         ax.annotate(
             f"best: epoch {result.best_epoch}",
-            (result.best_epoch, result.best_loss),
+            (result.best_epoch, 1.0),
+            xycoords=("data", "axes fraction"),
             textcoords="offset points",
-            xytext=(-4 if right else 4, 8),
+            xytext=(-4 if right else 4, -4),
             ha="right" if right else "left",
+            va="top",
             fontsize=8,
             color="0.3",
         )
