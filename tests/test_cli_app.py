@@ -34,3 +34,28 @@ def test_help_does_not_import_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_first_run_says_it_compiles(monkeypatch, capsys) -> None:
+    from velora.models import LiquidNCPNetwork
+    from velora.models.lnn import kernel
+    from velora_cli.console import note_compiling
+
+    net = LiquidNCPNetwork(4, 10, 1, seed=0)
+    monkeypatch.setattr(kernel, "is_ready", lambda *d: False)
+    note_compiling(net)
+    assert "compiling velora's CPU loops" in capsys.readouterr().err
+    monkeypatch.setattr(kernel, "is_ready", lambda *d: True)
+    note_compiling(net)
+    assert capsys.readouterr().err == ""
+
+
+def test_kernel_is_ready_after_a_call() -> None:
+    import torch
+
+    from velora.models import LiquidNCPNetwork
+    from velora.models.lnn import kernel
+
+    with torch.no_grad():
+        LiquidNCPNetwork(4, 10, 1, seed=0).forward_sequence(torch.zeros(1, 2, 4))
+    assert kernel.is_ready()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from velora_cli.console import err
+from velora_cli.console import err, note_compiling
 from velora_cli.options import Dt, Force, SequenceColumn, TimeColumn, split_names
 
 
@@ -123,6 +123,9 @@ def run(
             batch=mode is Mode.batch,
             title=f"velora run: {getattr(spec, 'name', None) or model.stem} on {input_path.name}",
         )
+
+    if not quiet:
+        note_compiling(network)
 
     def go(handle) -> object:
         with _progress(quiet or not err.is_terminal, reader.size) as progress:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from velora_cli.console import err
+from velora_cli.console import err, note_compiling
 from velora_cli.options import Dt, Force, SequenceColumn, TimeColumn, split_names
 
 
@@ -202,6 +202,7 @@ def train(
             highlight=False,
             soft_wrap=True,
         )
+        note_compiling(network, training=True)
     with _Display(show, err.is_terminal) as display:
         result = fit(
             network,

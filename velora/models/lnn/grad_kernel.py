@@ -290,3 +290,10 @@ def compiled_forward_sequence(model, x, h=None, ts=None):
     for cell in model.layers.values():
         fused.extend(cell.fused())
     return CompiledSequence.apply(x, h, ts, *fused)
+
+
+def is_ready() -> bool:
+    """Whether the training loops are compiled or cached on disk (their first call is quick)."""
+    from velora.models.lnn.kernel import is_ready as ready
+
+    return ready(sequence_forward, sequence_backward)

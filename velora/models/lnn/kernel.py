@@ -118,3 +118,17 @@ def run_sequence(x, ts, h0, w1, b1, w2, b2, w3, b3, n1, n2, n3, states):
             for j in range(n3):
                 h_out[lo + r, n1 + n2 + j] = z3[r, n2 + j]
     return y_out, h_out
+
+
+def is_ready(*dispatchers) -> bool:
+    """Whether the compiled loops (default: the inference loop) are compiled in this process or
+    cached on disk, i.e. whether their first call is quick. Best effort: True when unsure."""
+    for dispatcher in dispatchers or (run_sequence,):
+        if dispatcher.signatures:
+            continue
+        try:
+            if not dispatcher._cache._cache_file._load_index():
+                return False
+        except Exception:
+            continue
+    return True
