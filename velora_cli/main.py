@@ -20,7 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -43,14 +43,10 @@ def main(
 
 def _register() -> None:
     """Add every subcommand; modules import torch lazily so ``--help`` stays fast."""
-    # Subcommands are registered here, one line each, as they are added.
-    app.command("export")(import_module("velora_cli.commands.export").export)
-    app.command("inspect")(import_module("velora_cli.commands.inspect").inspect)
-    app.command("init")(import_module("velora_cli.commands.init").init)
-    app.command("run")(import_module("velora_cli.commands.run").run)
-    app.command("train")(import_module("velora_cli.commands.train").train)
-    app.command("validate")(import_module("velora_cli.commands.validate").validate)
-    app.command("wire")(import_module("velora_cli.commands.wire").wire)
+    # In the order of a user's workflow, which is the order --help lists them in.
+    for name in ("init", "validate", "wire", "run", "train", "export", "inspect"):
+        module = import_module(f"velora_cli.commands.{name}")
+        app.command(name)(getattr(module, name))
 
 
 _register()
