@@ -201,3 +201,36 @@ def test_unknown_format_and_missing_onnx_are_clear_errors(tmp_path, monkeypatch,
     assert not target.exists()
     with pytest.raises(VeloraError, match="onnxruntime"):
         export_model(load_model(EXAMPLE)[0], target)
+
+
+@pytest.mark.parametrize("fmt", ["pt2", "onnx"])
+def test_timespans_input_matches_the_model_at_irregular_times(tmp_path, fmt):
+    """--timespans adds an input t (batch,); each sample steps by its own elapsed time."""
+    path = tmp_path / f"timed.{fmt}"
+    code, stdout = _cli(["export", str(EXAMPLE), "-o", str(path), "--timespans"])
+    assert code == 0, stdout
+    assert "random elapsed times" in stdout
+    net, _ = load_model(EXAMPLE)
+    for batch in (1, 6):
+        x, h = _inputs(batch, 40 + batch)
+        t = torch.linspace(0.1, 2.5, batch)
+        with torch.no_grad():
+            want_y, want_h = net(x, h, t)
+            if fmt == "pt2":
+                y, h_next = torch.export.load(path).module()(x, h, t)
+            else:
+                y, h_next = run_onnx(path, x, h, t)
+        assert float((y - want_y.reshape(batch, -1)).abs().max()) < 1e-5
+        assert float((h_next - want_h).abs().max()) < 1e-5
+    if batch > 1:
+        # The time input really matters: the same x and h at another time give another state.
+        with torch.no_grad():
+            other = net(x, h, t + 1.0)[1]
+        assert float((other - want_h).abs().max()) > 1e-3
+
+
+def test_timespans_do_not_apply_to_checkpoints(tmp_path, capsys):
+    path = tmp_path / "c.safetensors"
+    assert main_exit_code(["export", str(EXAMPLE), "-o", str(path), "--timespans"]) == 2
+    assert "--timespans applies to the pt2 and onnx" in capsys.readouterr().err
+    assert not path.exists()

@@ -2,8 +2,10 @@
 
 The pt2 and ONNX files hold one step of the network as a self-contained graph, inputs ``x``
 (batch, in_features) and ``h`` (batch, n_units), outputs ``y`` (batch, out_features) and ``h_next``
-(batch, n_units), elapsed time 1, with a dynamic batch size. They need torch (pt2) or an ONNX
-runtime, not velora. Every export is read back and compared with the PyTorch model.
+(batch, n_units), elapsed time 1, with a dynamic batch size. With ``timespans=True`` the graph
+takes a third input ``t`` (batch,): the elapsed time of the step, for irregularly sampled data.
+They need torch (pt2) or an ONNX runtime, not velora. Every export is read back and compared
+with the PyTorch model.
 """
 
 import contextlib
@@ -25,6 +27,7 @@ from velora.spec import Spec
 FORMATS = ("safetensors", "pt2", "onnx")
 SUFFIXES = {".safetensors": "safetensors", ".pt2": "pt2", ".onnx": "onnx"}
 INPUT_NAMES = ("x", "h")
+TIMED_INPUT_NAMES = ("x", "h", "t")
 OUTPUT_NAMES = ("y", "h_next")
 ONNX_OPSET = 18
 # Batch of the example inputs used for tracing: not 0 or 1, which torch.export specialises.
@@ -60,16 +63,35 @@ class StepModule(nn.Module):
                 self.register_buffer(f"weight{i}", weight.detach().cpu().clone())
                 self.register_buffer(f"bias{i}", bias.detach().cpu().clone())
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(
+        self, x: torch.Tensor, h: torch.Tensor, t: float | torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         states = torch.split(h, self.sizes, dim=1)
         inputs = x
         new_states = []
         for i, n_hidden in enumerate(self.sizes):
             z = torch.cat([inputs, states[i]], dim=1)
             weight, bias = getattr(self, f"weight{i}"), getattr(self, f"bias{i}")
-            inputs, state = cell_step(z, weight, bias, n_hidden, 1.0)
+            inputs, state = cell_step(z, weight, bias, n_hidden, t)
             new_states.append(state)
         return inputs, torch.cat(new_states, dim=1)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.step(x, h, 1.0)
+
+
+class TimedStepModule(StepModule):
+    """``StepModule`` with the elapsed time as an input: ``forward(x, h, t)``, t (batch,)."""
+
+    def forward(  # type: ignore[override]
+        self, x: torch.Tensor, h: torch.Tensor, t: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.step(x, h, t.unsqueeze(1))
+
+
+def step_module(model: LiquidNCPNetwork, timespans: bool = False) -> StepModule:
+    """The one-step module to export, with or without the elapsed-time input."""
+    return (TimedStepModule if timespans else StepModule)(model).eval()
 
 
 def format_for(path: str | Path, fmt: str | None = None) -> str:
@@ -82,13 +104,17 @@ def format_for(path: str | Path, fmt: str | None = None) -> str:
 
 
 def random_inputs(
-    model: LiquidNCPNetwork, batch: int = CHECK_BATCH, seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reproducible random ``x`` ~ N(0, 1) and ``h`` ~ U(-1, 1) for round-trip checks."""
+    model: LiquidNCPNetwork, batch: int = CHECK_BATCH, seed: int = 0, timespans: bool = False
+) -> tuple[torch.Tensor, ...]:
+    """Reproducible random ``x`` ~ N(0, 1), ``h`` ~ U(-1, 1) and, with ``timespans``,
+    ``t`` ~ U(0.05, 3) for round-trip checks."""
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, model.in_features, generator=generator)
     h = torch.rand(batch, model.n_units, generator=generator) * 2 - 1
-    return x, h
+    if not timespans:
+        return x, h
+    t = torch.rand(batch, generator=generator) * 2.95 + 0.05
+    return x, h, t
 
 
 def _max_diff(expected: tuple, got: tuple) -> float:
@@ -112,34 +138,39 @@ def _quiet():
         logger.setLevel(level)
 
 
-def _trace_inputs(model: LiquidNCPNetwork) -> tuple[torch.Tensor, torch.Tensor]:
-    return random_inputs(model, TRACE_BATCH, seed=1)
+def _trace_inputs(model: LiquidNCPNetwork, timespans: bool) -> tuple[torch.Tensor, ...]:
+    return random_inputs(model, TRACE_BATCH, seed=1, timespans=timespans)
 
 
-def _dynamic_shapes() -> dict:
+def _dynamic_shapes(timespans: bool) -> dict:
     batch = torch.export.Dim("batch", min=1)
-    return {"x": {0: batch}, "h": {0: batch}}
+    names = TIMED_INPUT_NAMES if timespans else INPUT_NAMES
+    return {name: {0: batch} for name in names}
 
 
-def export_program(model: LiquidNCPNetwork) -> torch.export.ExportedProgram:
+def export_program(
+    model: LiquidNCPNetwork, *, timespans: bool = False
+) -> torch.export.ExportedProgram:
     """A ``torch.export`` program of one step with a dynamic batch size."""
-    step = StepModule(model).eval()
+    step = step_module(model, timespans)
     with _quiet():
-        return torch.export.export(step, _trace_inputs(model), dynamic_shapes=_dynamic_shapes())
+        return torch.export.export(
+            step, _trace_inputs(model, timespans), dynamic_shapes=_dynamic_shapes(timespans)
+        )
 
 
-def onnx_bytes(model: LiquidNCPNetwork) -> bytes:
+def onnx_bytes(model: LiquidNCPNetwork, *, timespans: bool = False) -> bytes:
     """A serialised ONNX model of one step with a dynamic batch size (weights inside)."""
     _require_onnx()
-    step = StepModule(model).eval()
+    step = step_module(model, timespans)
     with _quiet():
         program = torch.onnx.export(
             step,
-            _trace_inputs(model),
+            _trace_inputs(model, timespans),
             dynamo=True,
-            input_names=list(INPUT_NAMES),
+            input_names=list(TIMED_INPUT_NAMES if timespans else INPUT_NAMES),
             output_names=list(OUTPUT_NAMES),
-            dynamic_shapes=_dynamic_shapes(),
+            dynamic_shapes=_dynamic_shapes(timespans),
             opset_version=ONNX_OPSET,
             verbose=False,
         )
@@ -157,13 +188,21 @@ def _require_onnx() -> None:
         raise VeloraError(f"ONNX export needs {', '.join(missing)}: pip install 'velora-ncp[onnx]'")
 
 
-def run_onnx(data: bytes | str | Path, x: torch.Tensor, h: torch.Tensor) -> tuple:
-    """Run an exported ONNX step with onnxruntime on the CPU; returns (y, h_next) tensors."""
+def run_onnx(
+    data: bytes | str | Path, x: torch.Tensor, h: torch.Tensor, t: torch.Tensor | None = None
+) -> tuple:
+    """Run an exported ONNX step with onnxruntime on the CPU; returns (y, h_next) tensors.
+
+    ``t`` (batch,) feeds the elapsed-time input of a graph exported with ``timespans=True``.
+    """
     import onnxruntime
 
     source = str(data) if isinstance(data, str | Path) else data
     session = onnxruntime.InferenceSession(source, providers=["CPUExecutionProvider"])
-    y, h_next = session.run(list(OUTPUT_NAMES), {"x": x.numpy(), "h": h.numpy()})
+    feed = {"x": x.numpy(), "h": h.numpy()}
+    if t is not None:
+        feed["t"] = t.numpy()
+    y, h_next = session.run(list(OUTPUT_NAMES), feed)
     return torch.from_numpy(y), torch.from_numpy(h_next)
 
 
@@ -174,17 +213,25 @@ def export_model(
     *,
     spec: Spec | None = None,
     force: bool = False,
+    timespans: bool = False,
 ) -> ExportResult:
     """Write ``model`` to ``path`` (atomically) and check the file by reading it back.
 
     The check runs the written file on reproducible random inputs and reports the largest
-    absolute difference from the PyTorch model over y and h_next.
+    absolute difference from the PyTorch model over y and h_next. ``timespans`` gives the pt2
+    and ONNX step graphs a third input ``t`` (batch,), the elapsed time of the step.
     """
     path = Path(path)
     fmt = format_for(path, fmt)
-    x, h = random_inputs(model)
+    if timespans and fmt == "safetensors":
+        raise VeloraError(
+            "--timespans applies to the pt2 and onnx step graphs; a checkpoint keeps the whole "
+            "network, which takes elapsed times anyway"
+        )
+    inputs = random_inputs(model, timespans=timespans)
+    x, h = inputs[:2]
     with torch.no_grad():
-        expected = StepModule(model)(x, h)
+        expected = step_module(model, timespans)(*inputs)
     sha256 = None
     if fmt == "safetensors":
         from velora import checkpoint
@@ -196,16 +243,16 @@ def export_model(
         with torch.no_grad():
             got = StepModule(loaded.model)(x, h)
     elif fmt == "pt2":
-        program = export_program(model)
+        program = export_program(model, timespans=timespans)
         with atomic_write(path, force=force) as handle:
             torch.export.save(program, handle)
         with _quiet(), torch.no_grad():
-            got = torch.export.load(path).module()(x, h)
+            got = torch.export.load(path).module()(*inputs)
     else:
-        data = onnx_bytes(model)
+        data = onnx_bytes(model, timespans=timespans)
         with atomic_write(path, force=force) as handle:
             handle.write(data)
-        got = run_onnx(path, x, h)
+        got = run_onnx(path, *inputs)
     return ExportResult(
         path=path,
         format=fmt,

@@ -45,6 +45,13 @@ def export(
             show_default=False,
         ),
     ] = None,
+    timespans: Annotated[
+        bool,
+        typer.Option(
+            "--timespans",
+            help="Give the pt2 / ONNX step a third input t (batch,): the step's elapsed time.",
+        ),
+    ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing output file.")
     ] = False,
@@ -53,6 +60,7 @@ def export(
 
     pt2 and ONNX files hold one step: inputs x (batch, in_features) and h (batch, units),
     outputs y and h_next, with a dynamic batch size; they run without velora installed.
+    The elapsed time between steps is 1, or the input t with --timespans.
     """
     from velora.export import export_model, format_for
     from velora.io import check_writable
@@ -61,14 +69,15 @@ def export(
     check_writable(output, force=force)
     chosen = format_for(output, fmt.value if fmt is not None else None)
     network, spec = load_model(model)
-    result = export_model(network, output, chosen, spec=spec, force=force)
+    result = export_model(network, output, chosen, spec=spec, force=force, timespans=timespans)
     line = f"wrote {result.path} ({_DESCRIPTIONS[result.format]}, {_size(result.n_bytes)}"
     if result.sha256:
         line += f", sha256 {result.sha256[:16]}…"
     out.print(line + ")", markup=False, soft_wrap=True)
     out.print(
         f"round-trip check: max |Δ| = {result.max_abs_diff:.3g} against the PyTorch model "
-        f"(y and h_next, {result.n_samples} random samples, one step)",
+        f"(y and h_next, {result.n_samples} random samples, one step"
+        + (", random elapsed times)" if timespans else ")"),
         markup=False,
         soft_wrap=True,
     )
