@@ -1,0 +1,141 @@
+"""The compiled CSV fast path: bit-exact against pyarrow where it accepts, and where it declines
+the reader behaves exactly as without it."""
+
+import io
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from velora.csvparse import count_newlines, parse_plain
+from velora.data import CsvReader
+from velora.errors import DataError
+
+FORMATS = ("{!r}", "%.9g", "%.17g", "%.6g", "%.3e", "%.12f", "%g", "%.1f")
+
+
+def fmt(value: np.float32, style: str) -> str:
+    if style == "{!r}":
+        return repr(float(value))
+    return style % float(value)
+
+
+def arrow_floats(text: str, n_cols: int) -> np.ndarray:
+    names = [f"c{i}" for i in range(n_cols)]
+    table = pacsv.read_csv(
+        pa.BufferReader(text.encode()),
+        read_options=pacsv.ReadOptions(column_names=names),
+        convert_options=pacsv.ConvertOptions(column_types={n: pa.float32() for n in names}),
+    )
+    return np.stack([table[n].to_numpy() for n in names], axis=1)
+
+
+def fast(text: str, n_cols: int) -> tuple[int, np.ndarray]:
+    data = text.encode()
+    buf = np.frombuffer(data, dtype=np.uint8)
+    rows = data.count(b"\n")
+    x = np.zeros((rows, n_cols), dtype=np.float32)
+    dest = np.arange(n_cols, dtype=np.int64)
+    count = parse_plain(buf, 0, len(data), 0, dest, x, np.zeros((rows, 0), dtype=np.float32))
+    return count, x
+
+
+finite_float32 = (
+    st.integers(0, 2**32 - 1).map(lambda b: np.uint32(b).view(np.float32)).filter(np.isfinite)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells=st.lists(st.tuples(finite_float32, st.sampled_from(FORMATS)), min_size=2, max_size=40))
+def test_accepted_values_equal_pyarrow_bit_for_bit(cells) -> None:
+    n_cols = 2
+    cells = cells[: len(cells) // n_cols * n_cols]
+    texts = [fmt(v, style) for v, style in cells]
+    lines = [",".join(texts[i : i + n_cols]) for i in range(0, len(texts), n_cols)]
+    text = "\n".join(lines) + "\n"
+    count, got = fast(text, n_cols)
+    if count >= 0:
+        assert count == len(lines)
+        want = arrow_floats(text, n_cols)
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), text
+
+
+@pytest.mark.parametrize(
+    ("cell", "value"),
+    [("-0", -0.0), (".5", 0.5), ("5.", 5.0), ("+1e+5", 1e5), ("007", 7.0), ("1E-3", 0.001)],
+)
+def test_accepts_plain_forms(cell: str, value: float) -> None:
+    count, x = fast(f"{cell},1\n", 2)
+    assert count == 1
+    assert x[0, 0] == np.float32(value)
+    assert np.signbit(x[0, 0]) == np.signbit(value)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "nan,1",  # special tokens: pyarrow decides
+        " 1,2",  # spaces
+        "1 ,2",
+        '"1",2',  # quotes
+        "1,2\r",  # carriage return
+        "1e400,2",  # exponent out of the exact range
+        "1234567890123456789,2",  # more digits than an int64 holds for sure
+        "1e-40,2",  # below float32's normal range
+        "1,2,3",  # ragged
+        "1",
+        ",2",  # empty field
+        "1.2.3,4",
+        "e5,1",
+        "-,1",
+        "abc,1",
+    ],
+)
+def test_declines_what_is_not_plain(line: str) -> None:
+    count, _ = fast(line + "\n", 2)
+    assert count == -1
+
+
+def test_count_newlines() -> None:
+    data = b"a\nbb\n\nccc\n"
+    buf = np.frombuffer(data, dtype=np.uint8)
+    assert count_newlines(buf, 0, len(data)) == 4
+    assert count_newlines(buf, 2, 6) == 2
+
+
+CELL = st.one_of(
+    finite_float32.map(lambda v: fmt(v, "%.9g")),
+    st.text(alphabet='0123456789.-+eE nai"x', min_size=0, max_size=6),
+)
+
+
+def read_all(path, fast_path: bool, monkeypatch) -> object:
+    with monkeypatch.context() as patch:
+        if not fast_path:
+            patch.setattr(CsvReader, "_parse_plain", lambda *args: None)
+        try:
+            chunks = list(CsvReader(path, block_bytes=64))
+        except DataError as exc:
+            return str(exc)
+    return np.concatenate([c.x for c in chunks]).view(np.uint32).tolist(), [
+        line for c in chunks for line in c.lines.tolist()
+    ]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.lists(st.lists(CELL, min_size=2, max_size=2), min_size=1, max_size=12))
+def test_reader_gives_the_same_result_with_and_without_the_fast_path(
+    rows, tmp_path_factory, monkeypatch
+) -> None:
+    path = tmp_path_factory.mktemp("csv") / "in.csv"
+    body = io.StringIO()
+    body.write("a,b\n")
+    for row in rows:
+        body.write(",".join(row) + "\n")
+    path.write_text(body.getvalue())
+    assert read_all(path, True, monkeypatch) == read_all(path, False, monkeypatch)
