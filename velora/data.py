@@ -303,16 +303,18 @@ class CsvReader:
             rest = b""
             while True:
                 piece = handle.read(self.block_bytes)
-                data = rest + piece
                 if not piece:
-                    if data:
-                        yield data, line, _count_newlines(data), handle.tell()
+                    if rest:
+                        yield rest, line, _count_newlines(rest), handle.tell()
                     return
-                cut = data.rfind(b"\n") + 1
+                cut = piece.rfind(b"\n") + 1
                 if cut == 0:
-                    rest = data
+                    rest += piece
                     continue
-                block, rest = data[:cut], data[cut:]
+                # One copy per block: the partial line held back, then the piece up to its last
+                # line break.
+                block = b"".join((rest, memoryview(piece)[:cut]))
+                rest = piece[cut:]
                 breaks = _count_newlines(block)
                 yield block, line, breaks, handle.tell() - len(rest)
                 line += breaks
