@@ -1,6 +1,8 @@
 """LiquidNCPNetwork: three NCP liquid cells (inter, command, motor) chained by one wiring."""
 
 from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -8,6 +10,9 @@ from torch import nn
 
 from velora.models.lnn.cell import NCPLiquidCell
 from velora.wiring import Wiring
+
+if TYPE_CHECKING:
+    from velora.spec import Spec
 
 LAYER_NAMES = ("inter", "command", "motor")
 # Multiply-adds per step (batch x fused weights) above which the PyTorch BLAS loop wins.
@@ -82,14 +87,14 @@ class LiquidNCPNetwork(nn.Module):
             total += len(cell.heads()) * (live + cell.n_hidden)
         return total
 
-    def save(self, path, spec=None):
-        """Save as a velora checkpoint (safetensors, see ``velora.checkpoint.save``)."""
+    def save(self, path: str | Path, spec: "Spec | None" = None) -> Path:
+        """Save as a velora checkpoint (safetensors, see ``velora.checkpoint.save``); the path."""
         from velora.checkpoint import save
 
         return save(self, path, spec)
 
     @classmethod
-    def load(cls, path, device=None) -> "LiquidNCPNetwork":
+    def load(cls, path: str | Path, device: torch.device | str | None = None) -> "LiquidNCPNetwork":
         """Load a network from a velora checkpoint (see ``velora.checkpoint.load``)."""
         from velora.checkpoint import load
 
