@@ -1,16 +1,23 @@
 """Compiled CPU inference loop for a three-cell NCP network (numba, cached on disk).
 
-Each thread takes a block of sequences through every time step, so a weight row is read once per
-block and step, and results do not depend on the block size or thread count. Only inference: the
-autograd path is the eager PyTorch loop in ``velora.models.lnn.ncp``.
+The loop takes a block of sequences through every time step, so a weight row is read once per
+block and step. Blocks are independent: Python threads run ranges of them at once (the compiled
+loop releases the GIL), which compiles in a third of the time numba's own parallel loops take,
+and results do not depend on the block size or thread count. Only inference: the autograd path
+is the eager PyTorch loop in ``velora.models.lnn.ncp``.
 """
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 
 import numba
 import numpy as np
 
 BLOCK = 8  # sequences per thread block: small enough for the pre-activations to stay in L1
+# Below this many multiply-adds per call one thread is quicker than handing work to others.
+THREADED_MIN_MACS = 2_000_000
 
 
 @numba.njit(cache=True, inline="always")
@@ -45,20 +52,17 @@ def _layer(z, n_in, weight_t, bias, n, t, pre, y, h_new):
             y[r, j] = pre[r, 3 * n + j] + new
 
 
-@numba.njit(cache=True, parallel=True)
-def run_sequence(x, ts, h0, w1, b1, w2, b2, w3, b3, n1, n2, n3, states):
-    """Run x (B, T, F) with elapsed times ts (B, T) from state h0 (B, n1+n2+n3).
+@numba.njit(cache=True, nogil=True, parallel=True)
+def run_blocks(x, ts, h0, w1, b1, w2, b2, w3, b3, n1, n2, n3, states, y_out, h_out, first, last):
+    """Run the sequences of blocks ``first`` to ``last`` (exclusive) of x (B, T, F), elapsed
+    times ts (B, T), from state h0 (B, n1+n2+n3), into y_out (B, T, n3) and h_out (last state).
 
-    w_i are masked fused weights transposed to (inputs + n_i, 4 n_i). Returns y (B, T, n3) and
-    the last state (B, n1+n2+n3). ``states`` is (B, T, n1+n2+n3) to receive the state after
-    every step, or an empty (0, 0, 0) array to skip that.
+    w_i are masked fused weights transposed to (inputs + n_i, 4 n_i). ``states`` is
+    (B, T, n1+n2+n3) to receive the state after every step, or an empty (0, 0, 0) array.
     """
     keep = states.shape[0] > 0
     batch, steps, n_feat = x.shape
-    y_out = np.empty((batch, steps, n3), dtype=np.float32)
-    h_out = np.empty_like(h0)
-    n_blocks = (batch + BLOCK - 1) // BLOCK
-    for blk in numba.prange(n_blocks):
+    for blk in range(first, last):
         lo = blk * BLOCK
         hi = min(lo + BLOCK, batch)
         rows = hi - lo
@@ -117,13 +121,46 @@ def run_sequence(x, ts, h0, w1, b1, w2, b2, w3, b3, n1, n2, n3, states):
                 h_out[lo + r, n1 + j] = z2[r, n1 + j]
             for j in range(n3):
                 h_out[lo + r, n1 + n2 + j] = z3[r, n2 + j]
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def run_sequence(x, ts, h0, w1, b1, w2, b2, w3, b3, n1, n2, n3, states):
+    """Run x (B, T, F) with elapsed times ts (B, T) from state h0 (B, n1+n2+n3); returns
+    y (B, T, n3) and the last state. Arguments as for ``run_blocks``; large calls are split
+    over the CPU's cores by blocks of sequences."""
+    global _pool
+    batch, steps, _ = x.shape
+    y_out = np.empty((batch, steps, n3), dtype=np.float32)
+    h_out = np.empty_like(h0)
+    args = (x, ts, h0, w1, b1, w2, b2, w3, b3, n1, n2, n3, states, y_out, h_out)
+    n_blocks = (batch + BLOCK - 1) // BLOCK
+    workers = min(_threads(), n_blocks)
+    macs = batch * steps * (w1.size + w2.size + w3.size)
+    if workers < 2 or macs < THREADED_MIN_MACS:
+        run_blocks(*args, 0, n_blocks)
+        return y_out, h_out
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_threads(), thread_name_prefix="velora-kernel")
+    bounds = [n_blocks * k // workers for k in range(workers + 1)]
+    jobs = [_pool.submit(run_blocks, *args, lo, hi) for lo, hi in pairwise(bounds)]
+    for job in jobs:
+        job.result()
     return y_out, h_out
 
 
 def is_ready(*dispatchers) -> bool:
     """Whether the compiled loops (default: the inference loop) are compiled in this process or
     cached on disk, i.e. whether their first call is quick. Best effort: True when unsure."""
-    for dispatcher in dispatchers or (run_sequence,):
+    for dispatcher in dispatchers or (run_blocks,):
         if dispatcher.signatures:
             continue
         try:
