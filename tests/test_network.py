@@ -167,3 +167,18 @@ def test_return_states_gives_every_step(path: str) -> None:
     torch.testing.assert_close(states, torch.stack(want, dim=1), atol=2e-6, rtol=1e-5)
     torch.testing.assert_close(states[:, -1], h_last, atol=2e-6, rtol=1e-5)
     torch.testing.assert_close(y, y_last, atol=2e-6, rtol=1e-5)
+
+
+def test_compiled_loop_gives_the_same_bits_on_any_number_of_threads(monkeypatch) -> None:
+    from velora.models.lnn import kernel
+
+    net = LiquidNCPNetwork(4, 24, 2, seed=6)
+    x, ts = torch.randn(37, 15, 4), torch.rand(37, 15) + 0.1
+    results = []
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(kernel, "_threads", lambda n=threads: n)
+        monkeypatch.setattr(kernel, "THREADED_MIN_MACS", 0)
+        with torch.no_grad():
+            results.append(net._forward_compiled(x, net.init_state(37), ts))
+    for y, h in results[1:]:
+        assert torch.equal(y, results[0][0]) and torch.equal(h, results[0][1])
