@@ -218,6 +218,37 @@ def output_columns(
     return names
 
 
+def open_reader(
+    network,
+    input_path: str | Path,
+    *,
+    columns: Sequence[str] | None = None,
+    spec_inputs: Sequence[str] | None = None,
+    sequence_column: str | None = None,
+    time_column: str | None = None,
+    mode: str = "sequence",
+    dt: float = 1.0,
+    allow_nan: bool = False,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> CsvReader:
+    """A reader for running ``network`` over ``input_path``, header checked: inputs are
+    ``columns``, else the spec's ``spec_inputs``, else every column but the sequence and time
+    columns; batch mode carries those columns along without order checks."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return CsvReader(
+        input_path,
+        columns=columns if columns is not None else (list(spec_inputs) if spec_inputs else None),
+        sequence_column=sequence_column,
+        time_column=time_column,
+        n_inputs=network.in_features,
+        allow_nan=allow_nan,
+        dt=dt,
+        check_order=mode == "sequence",
+        block_bytes=block_bytes,
+    )
+
+
 def run_csv(
     network,
     input_path: str | Path,
@@ -246,15 +277,15 @@ def run_csv(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if reader is None:
-        reader = CsvReader(
+        reader = open_reader(
+            network,
             input_path,
             columns=columns,
             sequence_column=sequence_column,
             time_column=time_column,
-            n_inputs=network.in_features,
-            allow_nan=allow_nan,
+            mode=mode,
             dt=dt,
-            check_order=mode == "sequence",
+            allow_nan=allow_nan,
             block_bytes=block_bytes,
         )
     names = output_columns(

@@ -89,23 +89,21 @@ def run(
         if not to_stdout and Path(output).resolve() == plot.resolve():
             raise VeloraError(f"{plot}: the plot and the output are the same file")
 
-    from velora.data import CsvReader
-    from velora.inference import run_csv
+    from velora.inference import open_reader, run_csv
     from velora.loading import load_model
 
     network, spec = load_model(model)
-    if names is None and spec is not None and spec.inputs:
-        names = list(spec.inputs)
     output_names = spec.output_names() if spec is not None else None
-    reader = CsvReader(
+    reader = open_reader(
+        network,
         input_path,
         columns=names,
+        spec_inputs=spec.inputs if spec is not None else None,
         sequence_column=sequence_column,
         time_column=time_column,
-        n_inputs=network.in_features,
-        allow_nan=allow_nan,
+        mode=mode.value,
         dt=dt,
-        check_order=mode is Mode.sequence,
+        allow_nan=allow_nan,
         block_bytes=chunk_bytes,
     )
     collector = None
