@@ -25,7 +25,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from velora.data import CsvWriter
+from velora.files.tables import CsvWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "examples" / "pendulum.yaml"
@@ -117,7 +117,7 @@ def velora_argv(src: Path, dst: Path, id_col: str | None) -> list[str]:
 
 def max_diff(a: Path, b: Path, rows: int) -> float:
     """Largest difference between the outputs on the first ``rows`` rows."""
-    from velora.data import read_table
+    from velora.files.tables import read_table
 
     ya = read_table(a, columns=["torque"]).x[:rows]
     yb = read_table(b, columns=["torque"]).x
@@ -223,7 +223,7 @@ def io_table(tmp: Path, rows: int) -> Table:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from velora.data import CsvReader, write_csv
+    from velora.files.tables import CsvReader, write_csv
 
     src = tmp / "io.csv"
     make_csv(src, rows, None, seed=2)

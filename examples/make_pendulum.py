@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from velora.data import write_csv
+from velora.files.tables import write_csv
 
 G, LENGTH, DAMPING = 9.81, 1.0, 0.25
 EPISODES = [(2.5, 0.0), (-1.2, 2.0), (0.6, -3.5), (3.0, 0.5)]  # (theta0, omega0)

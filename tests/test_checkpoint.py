@@ -13,10 +13,11 @@ import safetensors.torch
 import torch
 import yaml
 
-from velora import __version__, checkpoint
-from velora.errors import CheckpointError
-from velora.io import OutputExistsError
-from velora.loading import load_model, sniff
+from velora import __version__
+from velora.errors import CheckpointError, OutputExistsError
+from velora.files import checkpoint
+from velora.files.loading import load_model
+from velora.files.sniff import sniff
 from velora.models import LiquidNCPNetwork
 from velora.spec import dump_spec, load_spec
 from velora_cli.main import main_exit_code

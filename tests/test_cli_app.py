@@ -37,25 +37,38 @@ def test_help_does_not_import_torch() -> None:
 
 
 def test_first_run_says_it_compiles(monkeypatch, capsys) -> None:
-    from velora.models import LiquidNCPNetwork
-    from velora.models.lnn import kernel
-    from velora_cli.console import note_compiling
+    from velora.kernels import cache
+    from velora_cli.console import show_library_notes
 
-    net = LiquidNCPNetwork(4, 10, 1, seed=0)
-    monkeypatch.setattr(kernel, "is_ready", lambda *d: False)
-    note_compiling(net)
-    assert "compiling velora's CPU loops" in capsys.readouterr().err
-    monkeypatch.setattr(kernel, "is_ready", lambda *d: True)
-    note_compiling(net)
+    show_library_notes(True)
+    monkeypatch.setattr(cache, "_announced", set())
+    monkeypatch.setattr(cache, "is_ready", lambda group="inference": False)
+    cache.announce("inference")
+    cache.announce("inference")  # once per process
+    err = capsys.readouterr().err
+    assert err.count("compiling velora's CPU inference loops") == 1
+    monkeypatch.setattr(cache, "_announced", set())
+    monkeypatch.setattr(cache, "is_ready", lambda group="inference": True)
+    cache.announce("inference")
     assert capsys.readouterr().err == ""
+    show_library_notes(False)
+    monkeypatch.setattr(cache, "_announced", set())
+    monkeypatch.setattr(cache, "is_ready", lambda group="inference": False)
+    cache.announce("inference")
+    assert capsys.readouterr().err == ""  # --quiet
 
 
-def test_kernel_is_ready_after_a_call() -> None:
+def test_kernel_is_marked_ready_after_a_call(tmp_path, monkeypatch) -> None:
     import torch
 
+    from velora.kernels import cache
     from velora.models import LiquidNCPNetwork
-    from velora.models.lnn import kernel
 
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(cache, "_marked", set())
+    assert not cache.is_ready("inference")
     with torch.no_grad():
         LiquidNCPNetwork(4, 10, 1, seed=0).forward_sequence(torch.zeros(1, 2, 4))
-    assert kernel.is_ready()
+    assert cache.marker_path("inference").exists()
+    monkeypatch.setattr(cache, "_marked", set())
+    assert cache.is_ready("inference")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from velora import checkpoint
+from velora.files import checkpoint
 from velora.training import has_state
 from velora_cli.main import main_exit_code
 
@@ -182,7 +182,7 @@ def test_existing_output_is_not_overwritten(files, capsys) -> None:
 
 
 def test_interrupt_keeps_the_best_epoch(files, capsys, monkeypatch) -> None:
-    import velora.training as training
+    import velora.training.fitting as training
 
     calls = {"n": 0}
     real = training._train_batch

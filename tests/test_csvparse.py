@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from velora.csvparse import count_newlines, parse_plain
-from velora.data import CsvReader
 from velora.errors import DataError
+from velora.files.tables import CsvReader
+from velora.kernels.csvparse import count_newlines, parse_plain
 
 FORMATS = ("{!r}", "%.9g", "%.17g", "%.6g", "%.3e", "%.12f", "%g", "%.1f")
 

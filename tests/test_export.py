@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from velora import checkpoint
 from velora.errors import VeloraError
-from velora.export import StepModule, export_model, run_onnx
-from velora.loading import load_model
+from velora.files import checkpoint
+from velora.files.export import StepModule, export_model, run_onnx
+from velora.files.loading import load_model
 from velora_cli.main import main_exit_code
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from velora.models import LiquidNCPNetwork
-from velora.models.lnn.grad_kernel import compiled_forward_sequence
 from velora.training import SequenceData, fit
 
 
@@ -16,8 +15,8 @@ def test_outputs_and_gradients_match_the_pytorch_loop(batch: int) -> None:
     h0 = (torch.randn(batch, model.n_units) * 0.3).requires_grad_()
     gy, gh = torch.randn(batch, 9, 2), torch.randn(batch, model.n_units)
     results = []
-    for run in (compiled_forward_sequence, type(model).forward_sequence):
-        y, h_last = run(model, x, h0, ts)
+    for backend in ("compiled", "torch"):
+        y, h_last = model.forward_sequence(x, h0, ts, backend=backend)
         loss = (y * gy).sum() + (h_last * gh).sum()
         grads = torch.autograd.grad(loss, [x, h0, *model.parameters()])
         results.append((y.detach(), h_last.detach(), grads))
@@ -30,7 +29,7 @@ def test_outputs_and_gradients_match_the_pytorch_loop(batch: int) -> None:
 
 def test_masked_out_weights_get_no_gradient_through_the_compiled_loop() -> None:
     model = LiquidNCPNetwork(3, 12, 1, sparsity_level=0.7, seed=2)
-    y, _ = compiled_forward_sequence(model, torch.randn(4, 6, 3))
+    y, _ = model.forward_sequence(torch.randn(4, 6, 3), backend="compiled")
     y.square().sum().backward()
     for cell in model.layers.values():
         off = cell.sparsity_mask == 0

@@ -12,8 +12,8 @@ import safetensors
 import safetensors.torch
 import torch
 
-from velora import checkpoint
-from velora.loading import load_model
+from velora.files import checkpoint
+from velora.files.loading import load_model
 from velora.models import LiquidNCPNetwork
 from velora.spec import load_spec
 from velora_cli.main import app, main_exit_code

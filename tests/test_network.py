@@ -73,7 +73,7 @@ def test_forward_sequence_paths_match_step_loop(batch: int, with_ts: bool) -> No
     with torch.no_grad():
         want_y, want_h = step_loop(net, x, ts, h0)
         fast_y, fast_h = net.forward_sequence(x, h0, ts)  # compiled loop
-        eager_y, eager_h = net._forward_eager(x, h0, torch.ones(batch, 30) if ts is None else ts)
+        eager_y, eager_h = net.forward_sequence(x, h0, ts, backend="torch")
     for y, h in ((fast_y, fast_h), (eager_y, eager_h)):
         torch.testing.assert_close(y, want_y, atol=2e-6, rtol=1e-5)
         torch.testing.assert_close(h, want_h, atol=2e-6, rtol=1e-5)
@@ -81,11 +81,11 @@ def test_forward_sequence_paths_match_step_loop(batch: int, with_ts: bool) -> No
 
 def test_large_batches_take_the_blas_path_with_same_numbers() -> None:
     net = LiquidNCPNetwork(4, 64, 1, seed=3)
-    assert net._small(1) and not net._small(4096)
+    assert net.prefers_compiled(1) and not net.prefers_compiled(4096)
     x = torch.randn(5, 20, 4)
     with torch.no_grad():
-        compiled = net._forward_compiled(x, net.init_state(5), torch.ones(5, 20))
-        eager = net._forward_eager(x, net.init_state(5), torch.ones(5, 20))
+        compiled = net.forward_sequence(x, backend="compiled")
+        eager = net.forward_sequence(x, backend="torch")
     torch.testing.assert_close(compiled[0], eager[0], atol=2e-6, rtol=1e-5)
 
 
@@ -170,15 +170,15 @@ def test_return_states_gives_every_step(path: str) -> None:
 
 
 def test_compiled_loop_gives_the_same_bits_on_any_number_of_threads(monkeypatch) -> None:
-    from velora.models.lnn import kernel
+    from velora.kernels import sequence, threads
 
     net = LiquidNCPNetwork(4, 24, 2, seed=6)
     x, ts = torch.randn(37, 15, 4), torch.rand(37, 15) + 0.1
     results = []
-    for threads in (1, 2, 3):
-        monkeypatch.setattr(kernel, "_threads", lambda n=threads: n)
-        monkeypatch.setattr(kernel, "THREADED_MIN_MACS", 0)
+    for n_threads in (1, 2, 3):
+        monkeypatch.setattr(threads, "cpu_count", lambda n=n_threads: n)
+        monkeypatch.setattr(sequence, "THREADED_MIN_MACS", 0)
         with torch.no_grad():
-            results.append(net._forward_compiled(x, net.init_state(37), ts))
+            results.append(net.forward_sequence(x, timespans=ts, backend="compiled"))
     for y, h in results[1:]:
         assert torch.equal(y, results[0][0]) and torch.equal(h, results[0][1])

@@ -5,9 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from velora.errors import VeloraError
-from velora.io import OutputExistsError
-from velora.plotting import (
+from velora.errors import OutputExistsError, VeloraError
+from velora.viz.wiring import (
     MAX_LABELS,
     check_plottable,
     plot_format,
@@ -124,7 +123,7 @@ def test_save_formats(tmp_path: Path, suffix: str, magic: bytes) -> None:
 def test_save_refuses_to_overwrite(tmp_path: Path) -> None:
     path = tmp_path / "w.png"
     path.write_bytes(b"keep")
-    with pytest.raises(OutputExistsError, match="--force"):
+    with pytest.raises(OutputExistsError, match="already exists"):
         save_wiring_plot(Wiring(2, 5, 1, seed=1), path)
     assert path.read_bytes() == b"keep"
     save_wiring_plot(Wiring(2, 5, 1, seed=1), path, force=True, dpi=40)
@@ -136,7 +135,7 @@ def test_bad_format_and_dpi(tmp_path: Path) -> None:
         plot_format(tmp_path / "w.jpg")
     with pytest.raises(VeloraError, match="no extension"):
         plot_format(tmp_path / "w")
-    with pytest.raises(VeloraError, match="--dpi"):
+    with pytest.raises(VeloraError, match="dpi: expected 20 to 1200"):
         save_wiring_plot(Wiring(2, 5, 1, seed=1), tmp_path / "w.png", dpi=5)
 
 

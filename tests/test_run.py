@@ -10,9 +10,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from velora.data import read_table, write_csv
+from velora.files.loading import load_model
+from velora.files.tables import read_table, write_csv
 from velora.inference import run_chunks, run_csv
-from velora.loading import load_model
 from velora_cli.main import main_exit_code
 
 SPEC = """\
@@ -217,7 +217,7 @@ def test_chunking_invariance_one_long_sequence(tmp_path, net) -> None:
 
 def test_run_chunks_library_api(tmp_path, net) -> None:
     path, d = make_sequences(tmp_path, [4, 4, 9])
-    from velora.data import CsvReader
+    from velora.files.tables import CsvReader
 
     reader = CsvReader(path, sequence_column="id", time_column="t", block_bytes=20)
     results = list(run_chunks(net, reader))
@@ -383,9 +383,9 @@ def test_property_cli_runs_or_fails_cleanly(tmp_path, spec, net, capsys, body, h
 def test_plot_draws_outputs_and_recorded_columns(tmp_path) -> None:
     """What the run plot draws: per sequence, the network's outputs and, dashed, the recorded
     values of outputs the file also holds."""
-    from velora.data import CsvReader
+    from velora.files.tables import CsvReader
     from velora.models import LiquidNCPNetwork
-    from velora.plotting_run import RunPlot, recorded_outputs
+    from velora.viz.run import RunPlot, recorded_outputs
 
     rows = ["id,t,a,b,y1"]
     rows += [f"s{k},{i},{i * 0.1},{k},{i * 0.01}" for k in range(2) for i in range(6)]

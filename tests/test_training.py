@@ -209,7 +209,7 @@ def test_interrupt_keeps_best_completed_epoch() -> None:
 
 
 def test_state_round_trips_through_tensors_and_a_checkpoint(tmp_path) -> None:
-    from velora import checkpoint
+    from velora.files import checkpoint
     from velora.training import has_state, state_from_tensors, state_to_tensors
 
     train, val = split_by_sequence(smoothing_task(), 0.25, seed=0)

@@ -12,7 +12,7 @@ import pytest
 
 from velora.models import LiquidNCPNetwork
 from velora.spec import parse_spec, schema_markdown
-from velora.stats import network_stats
+from velora.viz.stats import network_stats
 from velora_cli.main import main_exit_code
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,7 +133,7 @@ def test_max_memory_flag(tmp_path: Path, capsys) -> None:
     assert_one_line_error(err, "too large", "limit of 1.0 KiB")
     code, _, err = cli(capsys, "wire", EXAMPLE, "--max-memory", "lots")
     assert code == 2
-    assert_one_line_error(err, "--max-memory: expected a size")
+    assert_one_line_error(err, "'--max-memory': expected a size")
     big = tmp_path / "big.yaml"
     big.write_text(
         "version: 1\nnetwork: {in_features: 1, n_neurons: 12000, out_features: 1}\n",
@@ -150,12 +150,12 @@ def test_debug_shows_the_traceback(tmp_path: Path, capsys) -> None:
 
 
 def test_internal_fault_exits_1(capsys, monkeypatch) -> None:
-    import velora.stats
+    import velora.viz.stats
 
     def boom(*args, **kwargs):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(velora.stats, "network_stats", boom)
+    monkeypatch.setattr(velora.viz.stats, "network_stats", boom)
     code, _, err = cli(capsys, "wire", EXAMPLE)
     assert code == 1
     assert_one_line_error(err, "internal error: RuntimeError: kaboom", "--debug")
@@ -351,7 +351,7 @@ def test_readme_shows_the_commands_and_the_picture() -> None:
 
 def test_wire_reads_a_checkpoint_like_its_spec(tmp_path: Path, capsys) -> None:
     checkpoint = pytest.importorskip("velora.checkpoint")
-    from velora.loading import load_model
+    from velora.files.loading import load_model
 
     network, spec = load_model(EXAMPLE)
     path = tmp_path / "pendulum.safetensors"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from velora.utils import set_seed
+from velora.seeding import set_seed
 from velora.wiring import LayerMasks, NeuronCounts, SynapseCounts, Wiring
 
 

@@ -1,5 +1,121 @@
-"""velora: Liquid Neural Networks with Neural Circuit Policy (NCP) sparse wiring."""
+"""velora: Liquid Neural Networks with Neural Circuit Policy (NCP) sparse wiring.
 
+The names users reach for are attributes of this package, loaded on first use (PEP 562), so
+``import velora`` alone stays quick and imports no torch::
+
+    import velora
+    net = velora.LiquidNCPNetwork(4, 16, 1, seed=7)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from velora import compat
 from velora._version import __version__
+from velora.errors import CheckpointError, DataError, SpecError, VeloraError
 
-__all__ = ["__version__"]
+# Public name -> the module that defines it.
+_LAZY = {
+    "Wiring": "velora.wiring",
+    "LiquidNCPNetwork": "velora.models",
+    "NCPLiquidCell": "velora.models",
+    "build_network": "velora.models",
+    "Spec": "velora.spec",
+    "load_spec": "velora.spec",
+    "parse_spec": "velora.spec",
+    "dump_spec": "velora.spec",
+    "starter_spec": "velora.spec",
+    "load_model": "velora.files.loading",
+    "load_checkpoint": "velora.files.checkpoint",
+    "save_checkpoint": "velora.files.checkpoint",
+    "export_model": "velora.files.export",
+    "CsvReader": "velora.files.tables",
+    "read_table": "velora.files.tables",
+    "run_csv": "velora.inference",
+    "fit": "velora.training",
+    "train_csv": "velora.training",
+    "SequenceData": "velora.training",
+    "FitResult": "velora.training",
+    "read_sequences": "velora.training",
+    "split_by_sequence": "velora.training",
+    "network_stats": "velora.viz.stats",
+    "wiring_figure": "velora.viz.wiring",
+    "set_seed": "velora.seeding",
+}
+# Names that are a module's attribute under another name.
+_RENAMED = {"save_checkpoint": "save"}
+
+__all__ = [
+    "CheckpointError",
+    "CsvReader",
+    "DataError",
+    "FitResult",
+    "LiquidNCPNetwork",
+    "NCPLiquidCell",
+    "SequenceData",
+    "Spec",
+    "SpecError",
+    "VeloraError",
+    "Wiring",
+    "__version__",
+    "build_network",
+    "dump_spec",
+    "export_model",
+    "fit",
+    "load_checkpoint",
+    "load_model",
+    "load_spec",
+    "network_stats",
+    "parse_spec",
+    "read_sequences",
+    "read_table",
+    "run_csv",
+    "save_checkpoint",
+    "set_seed",
+    "split_by_sequence",
+    "starter_spec",
+    "train_csv",
+    "wiring_figure",
+]
+
+compat.install()
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        if name in ("checkpoint", "export", "data", "loading", "stats", "plotting", "utils"):
+            return importlib.import_module(compat.MOVED[f"velora.{name}"])
+        raise AttributeError(f"module 'velora' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), _RENAMED.get(name, name))
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:
+    from velora.files.checkpoint import load_checkpoint
+    from velora.files.checkpoint import save as save_checkpoint
+    from velora.files.export import export_model
+    from velora.files.loading import load_model
+    from velora.files.tables import CsvReader, read_table
+    from velora.inference import run_csv
+    from velora.models import LiquidNCPNetwork, NCPLiquidCell, build_network
+    from velora.seeding import set_seed
+    from velora.spec import Spec, dump_spec, load_spec, parse_spec, starter_spec
+    from velora.training import (
+        FitResult,
+        SequenceData,
+        fit,
+        read_sequences,
+        split_by_sequence,
+        train_csv,
+    )
+    from velora.viz.stats import network_stats
+    from velora.viz.wiring import wiring_figure
+    from velora.wiring import Wiring

@@ -1,18 +1,19 @@
 """Streaming inference: run a network over CSV chunks with the hidden state carried along.
 
-``run_chunks`` takes the chunks of ``velora.data.CsvReader`` and yields outputs row for row.
+``run_chunks`` takes the chunks of ``velora.files.tables.CsvReader`` and yields outputs row for row.
 Sequence mode: each sequence starts from a zero state (a file without a sequence column is one
 sequence) and a sequence cut by a chunk boundary continues from the state where the previous
 chunk left it, so results do not depend on the chunk size. Whole sequences are batched together
 (grouped by length, padded at the end, which cannot change the outputs of real steps) and run by
 ``LiquidNCPNetwork.forward_sequence``. Batch mode: every row is one step from a zero state.
 
-``run_csv`` wires reader, network and ``CsvWriter`` together; the CLI command is a thin shell
-around it.
+``run_csv`` does everything ``velora run`` does: model, reader, network, ``CsvWriter`` and the
+plot, with the same defaults; the CLI command only parses its options and renders progress.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -24,7 +25,14 @@ from typing import BinaryIO
 import numpy as np
 import torch
 
-from velora.data import DEFAULT_BLOCK_BYTES, Chunk, CsvReader, CsvWriter
+from velora.errors import VeloraError
+from velora.files.atomic import atomic_write, check_writable
+from velora.files.loading import load_model
+from velora.files.tables import DEFAULT_BLOCK_BYTES, Chunk, CsvReader, CsvWriter
+from velora.models import LiquidNCPNetwork
+from velora.spec import DEFAULT_MAX_MEMORY, Spec, default_names
+from velora.spec import output_names as default_output_names
+from velora.viz.figures import plot_format
 
 MODES = ("sequence", "batch")
 MAX_BATCH = 512  # sequences per forward_sequence call
@@ -43,12 +51,14 @@ class ChunkResult:
 
 @dataclass
 class RunSummary:
-    """What ``run_csv`` did."""
+    """What ``run_csv`` did: rows and sequences run (in batch mode every row counts as one),
+    the time taken, the output's columns, and the plot written (if any)."""
 
     rows: int
     sequences: int
     seconds: float
     columns: list[str]
+    plot: Path | None = None
 
 
 def run_chunks(
@@ -211,10 +221,9 @@ def output_columns(
 ) -> list[str]:
     """Names of the output CSV's columns: id and time (if any), outputs, hidden state."""
     names = [c for c in (sequence_column, time_column) if c is not None]
-    outs = list(output_names or (f"y{i}" for i in range(network.out_features)))
-    names += outs
+    names += default_output_names(output_names, network.out_features)
     if hidden:
-        names += [f"h{i}" for i in range(network.n_units)]
+        names += default_names("h", network.n_units)
     return names
 
 
@@ -250,10 +259,11 @@ def open_reader(
 
 
 def run_csv(
-    network,
+    network: LiquidNCPNetwork | str | Path,
     input_path: str | Path,
-    output: BinaryIO | None,
+    output: BinaryIO | str | Path | None = None,
     *,
+    spec: Spec | None = None,
     columns: Sequence[str] | None = None,
     sequence_column: str | None = None,
     time_column: str | None = None,
@@ -262,31 +272,75 @@ def run_csv(
     dt: float = 1.0,
     hidden: bool = False,
     allow_nan: bool = False,
+    plot: str | Path | None = None,
+    plot_title: str | None = None,
+    force: bool = False,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     progress: Callable[[int, int, int], None] | None = None,
     on_result: Callable[[ChunkResult], None] | None = None,
     reader: CsvReader | None = None,
 ) -> RunSummary:
-    """Run ``network`` over the CSV file ``input_path`` and write the outputs to ``output`` (a
-    binary stream, or ``None`` to only call ``on_result``).
+    """Run a network over the CSV file ``input_path`` and write its outputs as CSV, as
+    ``velora run`` does.
 
+    ``network``: a ``LiquidNCPNetwork``, or the path of a spec or checkpoint (loaded with
+    ``load_model``; its spec then names the inputs and outputs). ``output``: a binary stream, a
+    file path (written atomically; an existing file is replaced only with ``force``), or None to
+    only call ``on_result``. Inputs are ``columns``, else the spec's inputs, else every column
+    but the sequence and time columns; output columns are named by ``output_names``, else the
+    spec's outputs, else y0, y1, .... ``plot`` draws the inputs and outputs of the first
+    sequences (png, svg or pdf), with any output the file also holds drawn dashed beside it.
     ``progress(rows_done, bytes_done, bytes_total)`` is called after every chunk. Pass an open
     ``reader`` to reuse one whose header was already checked.
     """
     start = time.perf_counter()
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    path_out = None if output is None or hasattr(output, "write") else Path(output)  # type: ignore[arg-type]
+    plot_path = None if plot is None else Path(plot)
+    if path_out is not None:
+        check_writable(path_out, force=force)
+    if plot_path is not None:
+        plot_format(plot_path)
+        check_writable(plot_path, force=force)
+        if path_out is not None and path_out.resolve() == plot_path.resolve():
+            raise VeloraError(f"{plot_path}: the plot and the output are the same file")
+    model_name = None
+    if not isinstance(network, torch.nn.Module):
+        model_name = Path(network).stem
+        network, loaded = load_model(network, max_memory=max_memory)
+        spec = loaded if spec is None else spec
+    if output_names is None and spec is not None:
+        output_names = spec.output_names()
     if reader is None:
         reader = open_reader(
             network,
             input_path,
             columns=columns,
+            spec_inputs=spec.inputs if spec is not None else None,
             sequence_column=sequence_column,
             time_column=time_column,
             mode=mode,
             dt=dt,
             allow_nan=allow_nan,
             block_bytes=block_bytes,
+        )
+    collector = None
+    if plot_path is not None:
+        from velora.viz.run import RunPlot, recorded_outputs
+
+        recorded = recorded_outputs(reader, list(output_names or []))
+        if recorded:
+            reader = reader.with_targets(recorded)
+        name = (spec.name if spec is not None else None) or model_name or "network"
+        collector = RunPlot(
+            list(reader.columns),
+            default_output_names(output_names, network.out_features),
+            recorded_names=recorded,
+            time_label=reader.time_column,
+            batch=mode == "batch",
+            title=plot_title or f"velora run: {name} on {Path(input_path).name}",
         )
     names = output_columns(
         network,
@@ -295,27 +349,35 @@ def run_csv(
         time_column=reader.time_column,
         hidden=hidden,
     )
-    writer = CsvWriter(output, names) if output is not None else None
-    rows = sequences = 0
-    for result in run_chunks(network, prefetch(reader), mode=mode, hidden=hidden):
-        chunk = result.chunk
-        if writer is not None:
-            cols: list = []
-            if reader.sequence_column is not None:
-                cols.append(chunk.sequence_values)
-            if reader.time_column is not None:
-                cols.append(chunk.time)
-            cols += [result.y[:, j] for j in range(result.y.shape[1])]
-            if result.h is not None:
-                cols += [result.h[:, j] for j in range(result.h.shape[1])]
-            writer.write(cols)
-        if on_result is not None:
-            on_result(result)
-        rows += chunk.rows
-        if mode == "batch":
-            sequences += chunk.rows
-        else:
-            sequences += len(chunk.starts) - (1 if chunk.continues else 0)
-        if progress is not None:
-            progress(rows, chunk.bytes_read, reader.size)
-    return RunSummary(rows, sequences, time.perf_counter() - start, names)
+    with contextlib.ExitStack() as stack:
+        handle = output
+        if path_out is not None:
+            handle = stack.enter_context(atomic_write(path_out, force=force))
+        writer = CsvWriter(handle, names) if handle is not None else None  # type: ignore[arg-type]
+        rows = sequences = 0
+        for result in run_chunks(network, prefetch(reader), mode=mode, hidden=hidden):
+            chunk = result.chunk
+            if writer is not None:
+                cols: list = []
+                if reader.sequence_column is not None:
+                    cols.append(chunk.sequence_values)
+                if reader.time_column is not None:
+                    cols.append(chunk.time)
+                cols += [result.y[:, j] for j in range(result.y.shape[1])]
+                if result.h is not None:
+                    cols += [result.h[:, j] for j in range(result.h.shape[1])]
+                writer.write(cols)
+            if collector is not None:
+                collector.add(result)
+            if on_result is not None:
+                on_result(result)
+            rows += chunk.rows
+            if mode == "batch":
+                sequences += chunk.rows
+            else:
+                sequences += len(chunk.starts) - (1 if chunk.continues else 0)
+            if progress is not None:
+                progress(rows, chunk.bytes_read, reader.size)
+    if collector is not None and plot_path is not None:
+        collector.save(plot_path, force=force)
+    return RunSummary(rows, sequences, time.perf_counter() - start, names, plot_path)

@@ -1,18 +1,37 @@
 """NCP wiring: random sparse polarity masks for the sensory -> inter -> command -> motor layers.
 
 A ``Wiring`` only holds integer masks; the cells in ``velora.models`` turn them into weights.
+This module also owns the rules every other part of velora follows: how ``n_neurons`` splits
+into inter and command neurons, how many synapses a source draws, and the sparsity range. Its
+top level imports no torch, so that the spec can apply the same rules without it.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from velora.utils import check_int
+if TYPE_CHECKING:
+    import torch
 
 MIN_SPARSITY = 0.1
 MAX_SPARSITY = 0.9
-COMMAND_FRACTION = 0.4
+DEFAULT_SPARSITY = 0.5
+# Command neurons are 2/5 (40%) of n_neurons, at least one; integer arithmetic, exact at any size.
+COMMAND_NUMERATOR, COMMAND_DENOMINATOR = 2, 5
+LAYER_NAMES = ("inter", "command", "motor")  # the three masks, by the group they feed
+GROUPS = ("sensory", "inter", "command", "motor")
+
+
+def check_int(name: str, value: object, minimum: int) -> int:
+    """Return ``value`` if it is an integer (not a bool) >= ``minimum``, else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -23,6 +42,11 @@ class NeuronCounts:
     inter: int
     command: int
     motor: int
+
+    @property
+    def units(self) -> int:
+        """Hidden state size: inter + command + motor."""
+        return self.inter + self.command + self.motor
 
 
 @dataclass(frozen=True)
@@ -43,11 +67,24 @@ class LayerMasks:
     command: torch.Tensor
     motor: torch.Tensor
 
+    def items(self) -> list[tuple[str, torch.Tensor]]:
+        """(layer name, mask) in order: inter, command, motor."""
+        return [(name, getattr(self, name)) for name in LAYER_NAMES]
+
 
 def neuron_counts(in_features: int, n_neurons: int, out_features: int) -> NeuronCounts:
     """Split ``n_neurons`` into inter and command neurons (40% command, at least one)."""
-    n_command = max(int(COMMAND_FRACTION * n_neurons), 1)
+    n_command = max(n_neurons * COMMAND_NUMERATOR // COMMAND_DENOMINATOR, 1)
     return NeuronCounts(in_features, n_neurons - n_command, n_command, out_features)
+
+
+def layer_sizes(counts: NeuronCounts) -> list[tuple[int, int]]:
+    """(inputs, neurons) of the inter, command and motor cells."""
+    return [
+        (counts.sensory, counts.inter),
+        (counts.inter, counts.command),
+        (counts.command, counts.motor),
+    ]
 
 
 def synapse_counts(counts: NeuronCounts, sparsity_level: float) -> SynapseCounts:
@@ -61,27 +98,32 @@ def synapse_counts(counts: NeuronCounts, sparsity_level: float) -> SynapseCounts
     )
 
 
-def check_sparsity(sparsity_level: object) -> float:
-    """Return ``sparsity_level`` as a float if it lies in [0.1, 0.9], else raise ValueError."""
+def sparsity_problem(sparsity_level: object) -> str | None:
+    """What is wrong with a sparsity level, in words, or None when it lies in [0.1, 0.9]."""
     if isinstance(sparsity_level, bool) or not isinstance(
         sparsity_level, int | float | np.floating | np.integer
     ):
-        raise ValueError(
-            f"sparsity_level must be a number in [{MIN_SPARSITY}, {MAX_SPARSITY}], "
-            f"got {sparsity_level!r}"
-        )
+        return f"must be a number in [{MIN_SPARSITY}, {MAX_SPARSITY}], got {sparsity_level!r}"
     value = float(sparsity_level)
-    if not MIN_SPARSITY <= value <= MAX_SPARSITY:
-        raise ValueError(
-            f"sparsity_level must be in [{MIN_SPARSITY}, {MAX_SPARSITY}], got {sparsity_level}"
-        )
-    return value
+    if not MIN_SPARSITY <= value <= MAX_SPARSITY:  # also False for NaN
+        return f"must be in [{MIN_SPARSITY}, {MAX_SPARSITY}], got {sparsity_level}"
+    return None
+
+
+def check_sparsity(sparsity_level: object) -> float:
+    """Return ``sparsity_level`` as a float if it lies in [0.1, 0.9], else raise ValueError."""
+    problem = sparsity_problem(sparsity_level)
+    if problem is not None:
+        raise ValueError(f"sparsity_level {problem}")
+    return float(sparsity_level)  # type: ignore[arg-type]
 
 
 def _connect(
     n_sources: int, n_targets: int, per_source: int, generator: torch.Generator | None
 ) -> torch.Tensor:
     """Draw ``per_source`` targets (with replacement) per source, then feed every orphan target."""
+    import torch
+
     targets = torch.randint(n_targets, (n_sources, per_source), generator=generator).numpy()
     signs = (torch.randint(2, (n_sources, per_source), generator=generator) * 2 - 1).numpy()
     mask = np.zeros((n_sources, n_targets), dtype=np.int32)
@@ -102,7 +144,7 @@ def _connect(
 class Wiring:
     """Random NCP wiring with a given sparsity; ``seed`` makes it reproducible.
 
-    With ``seed=None`` the masks come from torch's global generator (see ``velora.utils.set_seed``);
+    With ``seed=None`` the masks come from torch's global generator (see ``velora.set_seed``);
     with a seed they come from a private generator and global random state is left untouched.
     """
 
@@ -112,9 +154,11 @@ class Wiring:
         n_neurons: int,
         out_features: int,
         *,
-        sparsity_level: float = 0.5,
+        sparsity_level: float = DEFAULT_SPARSITY,
         seed: int | None = None,
     ) -> None:
+        import torch
+
         self.in_features = check_int("in_features", in_features, 1)
         self.n_neurons = check_int("n_neurons", n_neurons, 2)
         self.out_features = check_int("out_features", out_features, 1)
@@ -135,11 +179,11 @@ class Wiring:
         )
 
     @classmethod
-    def from_masks(cls, masks: LayerMasks, *, sparsity_level: float = 0.5) -> "Wiring":
+    def from_masks(cls, masks: LayerMasks, *, sparsity_level: float = DEFAULT_SPARSITY) -> Wiring:
         """Rebuild a wiring from stored masks (e.g. from a checkpoint), checking their shapes."""
-        inter, command, motor = (
-            torch.as_tensor(m) for m in (masks.inter, masks.command, masks.motor)
-        )
+        import torch
+
+        inter, command, motor = (torch.as_tensor(m) for _, m in masks.items())
         for name, mask in (("inter", inter), ("command", command), ("motor", motor)):
             if mask.dim() != 2 or not bool(((mask >= -1) & (mask <= 1)).all()):
                 raise ValueError(f"mask {name!r} must be a 2-D tensor of -1, 0 and +1")

@@ -1,5 +1,7 @@
 """Shared Rich consoles: results go to stdout, messages and progress to stderr."""
 
+import logging
+
 from rich.console import Console
 
 out = Console(highlight=False)
@@ -11,20 +13,24 @@ def fail_line(message: str) -> None:
     err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True, style="red")
 
 
-def note_compiling(network, *, training: bool = False) -> None:
-    """Say so on stderr when this run will first compile velora's CPU loops (a one-off cost)."""
-    if not network._small(1) or next(network.parameters()).device.type != "cpu":
-        return
-    from velora.models.lnn import kernel
+def note(message: str) -> None:
+    """One plain line on stderr (no markup, no wrapping)."""
+    err.print(message, markup=False, highlight=False, soft_wrap=True)
 
-    ready = kernel.is_ready()
-    if training:
-        from velora.models.lnn import grad_kernel
 
-        ready = ready and grad_kernel.is_ready()
-    if not ready:
-        err.print(
-            "compiling velora's CPU loops: once per installation, cached for later runs",
-            style="dim",
-            highlight=False,
-        )
+class _NoteHandler(logging.Handler):
+    """Shows the library's INFO messages (e.g. a one-off compile) as dim lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(record.getMessage(), style="dim", markup=False, highlight=False, soft_wrap=True)
+
+
+def show_library_notes(show: bool = True) -> None:
+    """Route the ``velora`` logger's notes to stderr, or silence them (``--quiet``)."""
+    logger = logging.getLogger("velora")
+    for handler in [h for h in logger.handlers if isinstance(h, _NoteHandler)]:
+        logger.removeHandler(handler)
+    if show:
+        logger.addHandler(_NoteHandler())
+        logger.setLevel(logging.INFO)
+    logger.propagate = not show

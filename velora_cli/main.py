@@ -12,7 +12,28 @@ import typer
 
 from velora import __version__
 from velora.errors import VeloraError
-from velora_cli.console import err, fail_line
+from velora_cli.console import err, fail_line, show_library_notes
+
+# What to do about an error, by the library parameter it names (``VeloraError.parameter``).
+HINTS = {
+    "force": "use --force to overwrite",
+    "allow_nan": "use --allow-nan",
+    "max_memory": "raise it with --max-memory",
+    "columns": "choose them with --columns",
+    "targets": "give --targets",
+}
+
+
+def error_line(exc: VeloraError) -> str:
+    """The one line shown for a bad-input error: its message and, where a flag would accept
+    the input, a hint naming that flag."""
+    message = str(exc)
+    parameter = getattr(exc, "parameter", None)
+    if parameter is None:
+        return message
+    hint = HINTS.get(parameter, f"see --{parameter.replace('_', '-')}")
+    return f"{message} ({hint})"
+
 
 app = typer.Typer(
     name="velora",
@@ -56,25 +77,31 @@ def main_exit_code(argv: list[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit code instead of exiting."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    show_library_notes(True)  # commands with --quiet turn the notes off
     try:
-        app(args=argv, prog_name="velora")
-    except SystemExit as exc:  # normal end, --help, and usage errors (code 2) all land here
+        code = app(args=argv, prog_name="velora", standalone_mode=False)
+    except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
-    except KeyboardInterrupt:
+    except typer.TyperException as exc:  # a bad option or argument: one line, exit 2
+        context = getattr(exc, "ctx", None)
+        command = context.command_path if context is not None else "velora"
+        fail_line(f"{exc.format_message()} (see '{command} --help')")
+        return exc.exit_code
+    except (KeyboardInterrupt, typer.Abort):
         fail_line("interrupted")
         return 130
     except VeloraError as exc:
         if debug:
             err.print(traceback.format_exc(), markup=False)
-        fail_line(str(exc))
+        fail_line(error_line(exc))
         return 2
     except Exception as exc:
         if debug:
             err.print(traceback.format_exc(), markup=False)
         fail_line(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)")
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:

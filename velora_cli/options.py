@@ -21,6 +21,27 @@ Dt = Annotated[
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
 
 
+def _memory(text: str) -> int:
+    from velora.spec import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+MaxMemory = Annotated[
+    int,
+    typer.Option(
+        "--max-memory",
+        parser=_memory,
+        metavar="SIZE",
+        help="Refuse networks estimated to need more memory than this (e.g. 4GiB, 16GB).",
+    ),
+]
+MAX_MEMORY_DEFAULT = "4GiB"  # velora.spec.DEFAULT_MAX_MEMORY, as the user would write it
+
+
 def split_names(text: str | None, option: str) -> list[str] | None:
     """Comma-separated column names from an option, or None when it was not given."""
     if text is None:

@@ -62,9 +62,9 @@ def export(
     outputs y and h_next, with a dynamic batch size; they run without velora installed.
     The elapsed time between steps is 1, or the input t with --timespans.
     """
-    from velora.export import export_model, format_for
-    from velora.io import check_writable
-    from velora.loading import load_model
+    from velora.files.atomic import check_writable
+    from velora.files.export import export_model, format_for
+    from velora.files.loading import load_model
 
     check_writable(output, force=force)
     chosen = format_for(output, fmt.value if fmt is not None else None)

@@ -20,7 +20,7 @@ def init(
 ) -> None:
     """Write a commented starter spec (default network.yaml) to edit and build on."""
     from velora.errors import VeloraError
-    from velora.io import atomic_write
+    from velora.files.atomic import atomic_write
     from velora.spec import parse_spec, starter_spec
 
     if path.is_dir():

@@ -102,8 +102,8 @@ def inspect(
 
     A file that fails verification is shown, then refused with exit code 2.
     """
-    from velora.checkpoint import load_checkpoint, summary, verify
     from velora.errors import CheckpointError
+    from velora.files.checkpoint import load_checkpoint, summary, verify
 
     checkpoint = load_checkpoint(file, verify_checksum=False)
     verification = verify(checkpoint)

@@ -1,12 +1,24 @@
 """`velora train`: fit a network to target columns of a CSV file and save it as a checkpoint."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from velora_cli.console import err, note_compiling
+from velora.training.defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CLIP,
+    DEFAULT_EPOCHS,
+    DEFAULT_LOSS,
+    DEFAULT_LR,
+    DEFAULT_WINDOW,
+    LOSSES,
+)
+from velora_cli.console import err, note, show_library_notes
 from velora_cli.options import Dt, Force, SequenceColumn, TimeColumn, split_names
+
+if TYPE_CHECKING:
+    from velora.training import FitProgress, FitResult, TrainingPlan
 
 
 def train(
@@ -51,25 +63,34 @@ def train(
             show_default=False,
         ),
     ] = None,
-    epochs: Annotated[int, typer.Option("--epochs", help="Passes over the training data.")] = 20,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 0.01,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Sequences per batch.")] = 16,
+    epochs: Annotated[
+        int, typer.Option("--epochs", min=1, help="Passes over the training data.")
+    ] = DEFAULT_EPOCHS,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = DEFAULT_LR,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Sequences per batch.")
+    ] = DEFAULT_BATCH_SIZE,
     window: Annotated[
         int,
         typer.Option(
             "--window",
+            min=0,
             help="Steps per truncated-BPTT window; the state carries from window to window "
             "(0: whole sequences).",
         ),
-    ] = 64,
-    loss: Annotated[str, typer.Option("--loss", help="mse, mae or huber.")] = "mse",
+    ] = DEFAULT_WINDOW,
+    loss: Annotated[
+        str, typer.Option("--loss", help=f"{', '.join(LOSSES[:-1])} or {LOSSES[-1]}.")
+    ] = DEFAULT_LOSS,
     clip: Annotated[
-        float, typer.Option("--clip", help="Clip the gradient norm to this (0: no clipping).")
-    ] = 1.0,
+        float,
+        typer.Option("--clip", help="Clip the gradient norm to this (0: no clipping)."),
+    ] = DEFAULT_CLIP,
     patience: Annotated[
         int | None,
         typer.Option(
             "--patience",
+            min=1,
             help="Stop after this many epochs without a better validation loss (training loss "
             "without validation data).",
             show_default=False,
@@ -106,167 +127,69 @@ def train(
     The checkpoint also keeps the optimizer state and the loss history, for --resume. Ctrl-C
     stops cleanly and saves the best epoch so far.
     """
-    import math
-
-    from velora.errors import VeloraError
-    from velora.io import check_writable
-    from velora.training import LOSSES
-
-    target_names = split_names(targets, "--targets")
-    input_names = split_names(columns, "--columns")
     if loss not in LOSSES:
         raise typer.BadParameter(f"expected one of {', '.join(LOSSES)}", param_hint="--loss")
-    for name, value, low in (("--epochs", epochs, 1), ("--batch-size", batch_size, 1)):
-        if value < low:
-            raise typer.BadParameter(f"expected an integer >= {low}, got {value}", param_hint=name)
-    if window < 0:
-        raise typer.BadParameter(f"expected 0 or more, got {window}", param_hint="--window")
-    if patience is not None and patience < 1:
-        raise typer.BadParameter(f"expected 1 or more, got {patience}", param_hint="--patience")
-    for name, value in (("--lr", lr), ("--dt", dt)):
-        if not (math.isfinite(value) and value > 0):
-            raise typer.BadParameter(f"expected a positive number, got {value}", param_hint=name)
-    if not (math.isfinite(clip) and clip >= 0):
-        raise typer.BadParameter(f"expected 0 or more, got {clip}", param_hint="--clip")
-    if val is not None and val_split is not None:
-        raise typer.BadParameter("give --val or --val-split, not both", param_hint="--val-split")
-    if val_split is not None and not 0 < val_split < 1:
-        raise typer.BadParameter(
-            f"expected a share between 0 and 1, got {val_split}", param_hint="--val-split"
-        )
+    from velora.training import train_csv
 
-    # Outputs are checked before any work.
-    check_writable(output, force=force)
-    if plot_loss is not None:
-        from velora.plotting import plot_format
-
-        plot_format(plot_loss)
-        check_writable(plot_loss, force=force)
-        if plot_loss.resolve() == output.resolve():
-            raise VeloraError(f"{plot_loss}: the loss plot and the checkpoint are the same file")
-
-    from velora.loading import load_model
-    from velora.training import (
-        fit,
-        load_train_state,
-        read_sequences,
-        save_trained,
-        split_by_sequence,
-    )
-
-    network, spec = load_model(model)
-    if target_names is None:
-        if spec is None or not spec.outputs:
-            raise VeloraError(f"{model}: the spec names no outputs; give --targets")
-        target_names = list(spec.outputs)
-    if len(target_names) != network.out_features:
-        raise VeloraError(
-            f"--targets names {len(target_names)} column(s) ({', '.join(target_names)}) but "
-            f"the network has {network.out_features} output(s)"
-        )
-    if input_names is None and spec is not None and spec.inputs:
-        input_names = list(spec.inputs)
-    state = load_train_state(resume, network) if resume is not None else None
-    if seed is None:
-        seed = state.seed if state is not None else (spec.seed or 0) if spec is not None else 0
-
-    read = {
-        "targets": target_names,
-        "columns": input_names,
-        "sequence_column": sequence_column,
-        "time_column": time_column,
-        "n_inputs": network.in_features,
-        "dt": dt,
-    }
-    train_data, used_inputs = read_sequences(data, **read)
-    val_data = None
-    if val is not None:
-        val_data, _ = read_sequences(val, **{**read, "columns": used_inputs})
-    elif val_split is not None:
-        if len(train_data) < 2:
-            raise VeloraError(
-                f"{data}: --val-split needs at least 2 sequences, found {len(train_data)} "
-                "(name the sequence column with --sequence-column, or give --val)"
-            )
-        train_data, val_data = split_by_sequence(train_data, val_split, seed=seed)
-
-    spec = _named_spec(spec, network, used_inputs, target_names)
     show = not quiet
-    if show:
-        n_val = f", {len(val_data)} for validation" if val_data is not None else ""
-        err.print(
-            f"training {network.n_neurons} neurons ({network.active_params:,} active parameters) "
-            f"on {len(train_data)} sequence(s), {train_data.n_steps:,} rows{n_val}; "
-            f"inputs {', '.join(used_inputs)} -> targets {', '.join(target_names)}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
-        note_compiling(network, training=True)
+    show_library_notes(show)
     with _Display(show, err.is_terminal) as display:
-        result = fit(
-            network,
-            train_data,
-            val_data,
+        run = train_csv(
+            model,
+            data,
+            output,
+            targets=split_names(targets, "--targets"),
+            columns=split_names(columns, "--columns"),
+            sequence_column=sequence_column,
+            time_column=time_column,
+            dt=dt,
+            val=val,
+            val_split=val_split,
             epochs=epochs,
             lr=lr,
             batch_size=batch_size,
             window=window or None,
-            loss=loss,
+            loss=loss,  # type: ignore[arg-type]
             clip_grad=clip or None,
             patience=patience,
             seed=seed,
+            resume=resume,
+            plot_loss=plot_loss,
+            force=force,
+            on_start=_header if show else None,
             callback=display.update,
-            resume_state=state,
         )
-    no_new_epoch = result.epochs_run == (state.epoch if state is not None else 0)
-    if result.interrupted and no_new_epoch:
-        err.print("interrupted before an epoch ended; nothing written", markup=False)
+    if not run.wrote:
+        note("interrupted before an epoch ended; nothing written")
         raise typer.Exit(130)
-    save_trained(network, output, result, spec, force=force)
-    if plot_loss is not None:
-        from velora.plotting_train import save_loss_plot
-
-        save_loss_plot(
-            result, plot_loss, force=force, loss=loss, title=f"velora train: {output.name}"
-        )
     if show:
-        _summary(result, loss, output, plot_loss)
-    if result.interrupted:
-        err.print(
-            f"interrupted after epoch {result.epochs_run}; the best epoch so far is saved "
-            f"(continue with --resume {output})",
-            markup=False,
-            soft_wrap=True,
+        _summary(run.result, loss, output, plot_loss)
+    if run.result.interrupted:
+        note(
+            f"interrupted after epoch {run.result.epochs_run}; the best epoch so far is saved "
+            f"(continue with --resume {output})"
         )
         raise typer.Exit(130)
 
 
-def _named_spec(spec, network, inputs: list[str], targets: list[str]):
-    """The spec to store: with the input and target column names the network was trained on,
-    when they are valid spec names (so that ``velora run`` finds the columns by itself)."""
-    from dataclasses import replace
-
-    from velora.checkpoint import spec_for
-    from velora.errors import SpecError
-    from velora.spec import dump_spec, parse_spec
-
-    spec = spec_for(network) if spec is None else spec
-    named = replace(spec, inputs=tuple(inputs), outputs=tuple(targets))
-    try:
-        parse_spec(dump_spec(named))
-    except SpecError:
-        return spec
-    return named
+def _header(plan: "TrainingPlan") -> None:
+    n_val = f", {len(plan.val_data):,} for validation" if plan.val_data is not None else ""
+    sequences = len(plan.train_data)
+    note(
+        f"training {plan.network.n_neurons:,} neurons ({plan.network.active_params:,} active "
+        f"parameters) on {sequences:,} sequence{'s' * (sequences != 1)}, "
+        f"{plan.train_data.n_steps:,} rows{n_val}; inputs {', '.join(plan.inputs)} -> targets "
+        f"{', '.join(plan.targets)}"
+    )
 
 
-def _summary(result, loss: str, output: Path, plot_loss: Path | None) -> None:
+def _summary(result: "FitResult", loss: str, output: Path, plot_loss: Path | None) -> None:
     def fmt(value: float | None) -> str:
         return "-" if value is None else f"{value:.4g}"
 
     last = result.train_loss[-1] if result.train_loss else None
     line = (
-        f"{result.epochs_run} epoch(s) in {result.elapsed_s:.1f} s "
+        f"{result.epochs_run} epoch{'s' * (result.epochs_run != 1)} in {result.elapsed_s:.1f} s "
         f"({result.samples_steps_per_s:,.0f} samples x steps/s); {loss} train "
         f"{fmt(result.initial_train_loss)} -> {fmt(last)}"
     )
@@ -276,7 +199,7 @@ def _summary(result, loss: str, output: Path, plot_loss: Path | None) -> None:
     if result.stopped_early:
         line += "; stopped early"
     line += f"; wrote {output}" + (f", {plot_loss}" if plot_loss is not None else "")
-    err.print(line, markup=False, highlight=False, soft_wrap=True)
+    note(line)
 
 
 class _Display:
@@ -308,7 +231,7 @@ class _Display:
             self.task = self.bar.add_task("train", total=1, epoch="", train="-", val="-", rate="")
         return self
 
-    def update(self, p) -> None:
+    def update(self, p: "FitProgress") -> None:
         if not self.show:
             return
         val = "-" if p.val_loss is None else f"{p.val_loss:.4g}"
@@ -324,12 +247,9 @@ class _Display:
             )
         if p.phase == "epoch":
             mark = "  *" if p.improved else ""
-            err.print(
+            note(
                 f"epoch {p.epoch:>{len(str(p.epochs))}}/{p.epochs}  train {p.train_loss:.4g}  "
-                f"val {val}  {p.steps_per_s:,.0f} samples x steps/s{mark}",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
+                f"val {val}  {p.steps_per_s:,.0f} samples x steps/s{mark}"
             )
 
     def __exit__(self, *exc) -> None:

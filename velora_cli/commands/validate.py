@@ -8,18 +8,17 @@ from rich import box
 from rich.table import Table
 
 from velora_cli.console import out
-
-MAX_MEMORY_HELP = "Refuse networks estimated to need more memory than this (e.g. 4GiB, 16GB)."
+from velora_cli.options import MAX_MEMORY_DEFAULT, MaxMemory
 
 
 def validate(
     spec: Annotated[Path, typer.Argument(help="The YAML network spec to check.")],
-    max_memory: Annotated[str, typer.Option("--max-memory", help=MAX_MEMORY_HELP)] = "4GiB",
+    max_memory: MaxMemory = MAX_MEMORY_DEFAULT,  # type: ignore[assignment]
 ) -> None:
     """Check a spec: every key, type, range and name list, and the memory it would need."""
-    from velora.spec import check_memory, format_bytes, load_spec, neuron_counts, parse_bytes
+    from velora.spec import check_memory, format_bytes, load_spec, neuron_counts
 
-    limit = parse_bytes(max_memory)
+    limit = max_memory
     parsed = load_spec(spec)
     need = check_memory(parsed, limit)
     counts = neuron_counts(parsed.network)

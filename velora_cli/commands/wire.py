@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from velora_cli.console import err, out
+from velora_cli.options import MAX_MEMORY_DEFAULT, MaxMemory
 
 SIGN_STYLE = {1: ("+", "bold blue"), -1: ("-", "bold red"), 0: (".", "grey50")}
 ARROW = "→"
@@ -136,37 +137,26 @@ def wire(
     ] = None,
     dpi: Annotated[int, typer.Option("--dpi", help="Resolution of a PNG plot.")] = 150,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plot.")] = False,
-    max_memory: Annotated[
-        str,
-        typer.Option("--max-memory", help="Refuse networks estimated to need more (e.g. 16GiB)."),
-    ] = "4GiB",
+    max_memory: MaxMemory = MAX_MEMORY_DEFAULT,  # type: ignore[assignment]
 ) -> None:
     """Show a network's wiring: neuron counts, synapses per layer, parameters; masks; a plot."""
     if json_out and masks:
         raise typer.BadParameter("--masks draws on the terminal; it cannot go with --json")
-    from velora.io import check_writable
-    from velora.loading import load_model
-    from velora.spec import memory_limit, parse_bytes
+    from velora.files.atomic import check_writable
+    from velora.files.loading import load_model
+    from velora.viz.figures import check_dpi, plot_format
 
-    limit = parse_bytes(max_memory)
     if plot is not None:
-        from velora.plotting import plot_format
-
         plot_format(plot)
-        if not 20 <= dpi <= 1200:
-            raise typer.BadParameter(f"expected 20 to 1200, got {dpi}", param_hint="--dpi")
+        check_dpi(dpi)
         check_writable(plot, force=force)
 
-    with memory_limit(limit):
-        network, spec = load_model(model)
-    from velora.stats import layer_masks_numpy, network_stats
+    network, spec = load_model(model, max_memory=max_memory)
+    from velora.viz.stats import layer_masks_numpy, network_stats
 
-    title = spec.title if spec is not None else model.stem
+    title = spec.title
     stats = network_stats(network, name=title).to_dict()
-    names = {
-        "sensory": spec.input_names() if spec is not None else [],
-        "motor": spec.output_names() if spec is not None else [],
-    }
+    names = {"sensory": spec.input_names(), "motor": spec.output_names()}
 
     if json_out:
         sys.stdout.write(json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
@@ -177,15 +167,15 @@ def wire(
             _show_masks(layer_masks_numpy(network.wiring), stats["layers"], names)
 
     if plot is not None:
-        from velora.plotting import save_wiring_plot
+        from velora.viz.wiring import save_wiring_plot
 
         info = save_wiring_plot(
             network.wiring,
             plot,
             dpi=dpi,
             force=force,
-            input_names=names["sensory"] or None,
-            output_names=names["motor"] or None,
+            input_names=names["sensory"],
+            output_names=names["motor"],
             title=title,
         )
         err.print(

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from velora.utils import check_int
+from velora.wiring import check_int
 
 HEAD_NAMES = ("g_head", "h_head", "f_head_to_g", "f_head_to_h", "proj")
 
@@ -128,8 +128,17 @@ def cell_step(
     n_hidden: int,
     t: float | torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The CfC update from the concatenated input ``z`` and fused masked weights."""
-    a_g, a_h, a_f, a_p = F.linear(z, weight, bias).split(n_hidden, dim=1)
-    gate = torch.sigmoid(a_f * t)
-    new_hidden = torch.lerp(torch.tanh(a_g), torch.tanh(a_h), gate)
+    """The CfC update from the concatenated input ``z`` (batch, inputs + n) and fused masked
+    weights."""
+    return cfc_update(F.linear(z, weight, bias), n_hidden, t, dim=1)
+
+
+def cfc_update(
+    pre: torch.Tensor, n_hidden: int, t: float | torch.Tensor, *, dim: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The CfC step from the fused pre-activations [a_g, a_h, a_f, a_p] laid along ``dim``:
+    returns (y, h'). The one PyTorch definition; the compiled loops use
+    ``velora.kernels.step.cfc_layer``, and tests check both against tests/reference.py."""
+    a_g, a_h, a_f, a_p = pre.split(n_hidden, dim=dim)
+    new_hidden = torch.lerp(torch.tanh(a_g), torch.tanh(a_h), torch.sigmoid(a_f * t))
     return a_p + new_hidden, new_hidden

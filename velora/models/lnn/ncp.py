@@ -1,20 +1,21 @@
 """LiquidNCPNetwork: three NCP liquid cells (inter, command, motor) chained by one wiring."""
 
+from __future__ import annotations
+
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from velora.models.lnn.cell import NCPLiquidCell
-from velora.wiring import Wiring
+from velora.models.lnn.cell import HEAD_NAMES, NCPLiquidCell, cfc_update
+from velora.spec import DEFAULT_MAX_MEMORY, NetworkSpec, Spec, check_memory
+from velora.wiring import DEFAULT_SPARSITY, LAYER_NAMES, Wiring, layer_sizes
 
-if TYPE_CHECKING:
-    from velora.spec import Spec
-
-LAYER_NAMES = ("inter", "command", "motor")
+Backend = Literal["auto", "compiled", "torch"]
+BACKENDS = ("auto", "compiled", "torch")
 # Multiply-adds per step (batch x fused weights) above which the PyTorch BLAS loop wins.
 COMPILED_MAX_MACS = 1_000_000
 
@@ -32,7 +33,7 @@ class LiquidNCPNetwork(nn.Module):
         n_neurons: int,
         out_features: int,
         *,
-        sparsity_level: float = 0.5,
+        sparsity_level: float = DEFAULT_SPARSITY,
         seed: int | None = None,
         device: torch.device | str | None = None,
         wiring: Wiring | None = None,
@@ -58,16 +59,13 @@ class LiquidNCPNetwork(nn.Module):
         self.n_units = self.n_neurons + self.out_features
         self.seed = seed
 
-        masks, counts = wiring.data()
-        sizes = [(counts.sensory, counts.inter), (counts.inter, counts.command)]
-        sizes.append((counts.command, counts.motor))
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
             cells = [
                 NCPLiquidCell(n_in, n_out, mask, device=device)
-                for (n_in, n_out), mask in zip(
-                    sizes, (masks.inter, masks.command, masks.motor), strict=True
+                for (n_in, n_out), (_, mask) in zip(
+                    layer_sizes(wiring.counts), wiring.masks.items(), strict=True
                 )
             ]
         self.layers = nn.ModuleDict(OrderedDict(zip(LAYER_NAMES, cells, strict=True)))
@@ -87,30 +85,115 @@ class LiquidNCPNetwork(nn.Module):
             total += len(cell.heads()) * (live + cell.n_hidden)
         return total
 
-    def save(self, path: str | Path, spec: "Spec | None" = None) -> Path:
-        """Save as a velora checkpoint (safetensors, see ``velora.checkpoint.save``); the path."""
-        from velora.checkpoint import save
+    @classmethod
+    def from_spec(
+        cls,
+        spec: Spec,
+        device: torch.device | str | None = None,
+        *,
+        max_memory: int | None = DEFAULT_MAX_MEMORY,
+    ) -> LiquidNCPNetwork:
+        """The seeded network a spec describes, after checking its memory estimate against
+        ``max_memory`` bytes (None: no limit)."""
+        check_memory(spec, max_memory)
+        n = spec.network
+        return cls(
+            n.in_features,
+            n.n_neurons,
+            n.out_features,
+            sparsity_level=n.sparsity_level,
+            seed=spec.effective_seed,
+            device=device,
+        )
 
-        return save(self, path, spec)
+    def to_spec(self) -> Spec:
+        """A spec of this network's sizes, sparsity and seed (no names)."""
+        network = NetworkSpec(
+            self.in_features, self.n_neurons, self.out_features, self.wiring.sparsity_level
+        )
+        return Spec(network=network, seed=self.seed)
+
+    @staticmethod
+    def parameter_names() -> list[str]:
+        """Names of the 30 parameters (``layers.<layer>.<head>.weight|bias``), in a fixed order."""
+        return [
+            f"layers.{layer}.{head}.{kind}"
+            for layer in LAYER_NAMES
+            for head in HEAD_NAMES
+            for kind in ("weight", "bias")
+        ]
+
+    @staticmethod
+    def parameter_shapes(wiring: Wiring) -> dict[str, tuple[int, ...]]:
+        """Name and shape of every parameter of a network with ``wiring``, in a fixed order."""
+        sizes = dict(zip(LAYER_NAMES, layer_sizes(wiring.counts), strict=True))
+        shapes: dict[str, tuple[int, ...]] = {}
+        for name in LiquidNCPNetwork.parameter_names():
+            n_in, n_hidden = sizes[name.split(".")[1]]
+            weight = name.endswith(".weight")
+            shapes[name] = (n_hidden, n_in + n_hidden) if weight else (n_hidden,)
+        return shapes
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        """Parameters (float32) and signed masks (``wiring.<layer>``, int32), on the CPU.
+
+        They share memory with the network where they can (no copy); clone them to keep them.
+        """
+        params = dict(self.named_parameters())
+        tensors = {
+            name: params[name].detach().to("cpu", torch.float32).contiguous()
+            for name in self.parameter_shapes(self.wiring)
+        }
+        for layer, mask in self.wiring.masks.items():
+            tensors[f"wiring.{layer}"] = mask.detach().to("cpu", torch.int32).contiguous()
+        return tensors
 
     @classmethod
-    def load(cls, path: str | Path, device: torch.device | str | None = None) -> "LiquidNCPNetwork":
-        """Load a network from a velora checkpoint (see ``velora.checkpoint.load``)."""
-        from velora.checkpoint import load
+    def from_tensors(
+        cls,
+        wiring: Wiring,
+        parameters: dict[str, torch.Tensor],
+        *,
+        seed: int | None = None,
+        device: torch.device | str | None = None,
+    ) -> LiquidNCPNetwork:
+        """A network around ``wiring`` holding ``parameters`` (names and shapes as
+        ``parameter_shapes``); global random state is left alone."""
+        with torch.random.fork_rng(devices=[]):
+            model = cls(wiring.in_features, wiring.n_neurons, wiring.out_features, wiring=wiring)
+        model.seed = seed
+        with torch.no_grad():
+            params = dict(model.named_parameters())
+            for name in cls.parameter_shapes(wiring):
+                params[name].copy_(parameters[name])
+        return model if device is None else model.to(device)
 
-        return load(path, device=device)[0]
+    def save(self, path: str | Path, spec: Spec | None = None) -> Path:
+        """Save as a velora checkpoint (see ``velora.files.checkpoint.save``); returns the path."""
+        from velora.files.checkpoint_file import write_checkpoint
 
-    def _device(self) -> torch.device:
-        return next(self.parameters()).device
+        spec = self.to_spec() if spec is None else spec
+        seed = spec.seed if spec.seed is not None else self.seed
+        return write_checkpoint(path, self.to_tensors(), spec, seed=seed)
+
+    @classmethod
+    def load(cls, path: str | Path, device: torch.device | str | None = None) -> LiquidNCPNetwork:
+        """Load a network from a velora checkpoint (see ``velora.files.checkpoint.load``)."""
+        from velora.files.checkpoint_file import read_checkpoint
+
+        stored = read_checkpoint(path, cls.parameter_shapes)
+        return cls.from_tensors(
+            stored.wiring, stored.parameters, seed=stored.metadata.seed, device=device
+        )
 
     def init_state(self, batch: int) -> torch.Tensor:
         """A zero hidden state for ``batch`` sequences."""
-        return torch.zeros(batch, self.n_units, device=self._device())
+        return torch.zeros(batch, self.n_units, device=self.device)
 
     def _check_state(self, h_state: torch.Tensor | None, batch: int) -> torch.Tensor:
         if h_state is None:
             return self.init_state(batch)
-        h_state = torch.as_tensor(h_state, device=self._device()).to(torch.float32)
+        h_state = torch.as_tensor(h_state, device=self.device).to(torch.float32)
         if tuple(h_state.shape) != (batch, self.n_units):
             raise ValueError(
                 f"h_state must have shape (batch, n_units) = ({batch}, {self.n_units}), "
@@ -125,7 +208,7 @@ class LiquidNCPNetwork(nn.Module):
                 f"x must be {dims}-D {what} with {self.in_features} features, "
                 f"got shape {tuple(x.shape)}"
             )
-        return x.to(device=self._device(), dtype=torch.float32)
+        return x.to(device=self.device, dtype=torch.float32)
 
     def forward(
         self,
@@ -155,14 +238,19 @@ class LiquidNCPNetwork(nn.Module):
         timespans: float | torch.Tensor | None = None,
         *,
         return_states: bool = False,
+        backend: Backend = "auto",
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Run x (batch, time, in_features) from ``h_state``; returns y (batch, time, out) and
         the last state (batch, n_units), or with ``return_states`` the state after every step
         (batch, time, n_units).
 
-        ``timespans`` is a float or (batch, time) elapsed times. Outside autograd on the CPU the
-        step loop runs compiled; otherwise an eager loop keeps gradients and other devices.
+        ``timespans`` is a float or (batch, time) elapsed times. ``backend``: "compiled" runs the
+        step loop compiled on the CPU (with gradients through the compiled
+        back-propagation loop); "torch" runs the PyTorch loop (any device, autograd); "auto"
+        takes the compiled loop outside autograd on the CPU when ``prefers_compiled(batch)``.
         """
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         x = self._check_input(x, 3, "(batch, time, features)")
         batch, steps, _ = x.shape
         h = self._check_state(h_state, batch)
@@ -170,15 +258,35 @@ class LiquidNCPNetwork(nn.Module):
         needs_grad = torch.is_grad_enabled() and (
             x.requires_grad or h.requires_grad or any(p.requires_grad for p in self.parameters())
         )
-        if not needs_grad and x.device.type == "cpu" and steps > 0 and self._small(batch):
-            return self._forward_compiled(x, h, ts, return_states)
-        return self._forward_eager(x, h, ts, return_states)
+        on_cpu = x.device.type == "cpu"
+        if backend == "auto":
+            compiled = not needs_grad and on_cpu and self.prefers_compiled(batch)
+        else:
+            compiled = backend == "compiled"
+            if compiled and not on_cpu:
+                raise ValueError(f"the compiled loop runs on the CPU, not on {x.device}")
+        if not compiled or steps == 0:
+            return self._forward_eager(x, h, ts, return_states)
+        if needs_grad:
+            if return_states:
+                raise ValueError(
+                    "return_states is not available with gradients through the "
+                    "compiled loop; use backend='torch'"
+                )
+            return self._forward_compiled_grad(x, h, ts)
+        return self._forward_compiled(x, h, ts, return_states)
 
-    def _small(self, batch: int) -> bool:
-        """Whether the compiled loop beats PyTorch's BLAS: true unless the batch's matmul work
-        per step is large (measured crossover, see benchmarks/bench_sequence.py)."""
+    def prefers_compiled(self, batch: int) -> bool:
+        """Whether the compiled loop beats PyTorch's BLAS for ``batch`` sequences: true unless
+        the batch's matmul work per step is large (measured crossover, see
+        benchmarks/bench_sequence.py)."""
         macs = sum(c.sparsity_mask.numel() * 4 for c in self.layers.values())
         return batch * macs < COMPILED_MAX_MACS
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the network's parameters."""
+        return next(self.parameters()).device
 
     def _sequence_timespans(
         self, timespans: float | torch.Tensor | None, batch: int, steps: int, x: torch.Tensor
@@ -216,9 +324,8 @@ class LiquidNCPNetwork(nn.Module):
             inputs, t = x_t[step], ts_t[step]
             for i, cell in enumerate(cells):
                 z = torch.cat([inputs, states[i]], dim=0)
-                a_g, a_h, a_f, a_p = torch.addmm(biases[i], weights[i], z).split(cell.n_hidden)
-                states[i] = torch.lerp(torch.tanh(a_g), torch.tanh(a_h), torch.sigmoid(a_f * t))
-                inputs = a_p + states[i]
+                pre = torch.addmm(biases[i], weights[i], z)
+                inputs, states[i] = cfc_update(pre, cell.n_hidden, t, dim=0)
             outputs.append(inputs)
             if return_states:
                 history.append(torch.cat(states, dim=0))
@@ -250,7 +357,7 @@ class LiquidNCPNetwork(nn.Module):
     def _forward_compiled(
         self, x: torch.Tensor, h: torch.Tensor, ts: torch.Tensor, return_states: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        from velora.models.lnn.kernel import run_sequence
+        from velora.kernels.sequence import run_sequence
 
         batch, steps, _ = x.shape
         shape = (batch, steps, self.n_units) if return_states else (0, 0, 0)
@@ -264,3 +371,15 @@ class LiquidNCPNetwork(nn.Module):
             states,
         )
         return torch.from_numpy(y), torch.from_numpy(states if return_states else h_last)
+
+    def _forward_compiled_grad(
+        self, x: torch.Tensor, h: torch.Tensor, ts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The compiled loop with gradients: forward and back-propagation through time each in
+        one compiled call (``velora.kernels.backprop``)."""
+        from velora.kernels.backprop import CompiledSequence
+
+        fused = []
+        for cell in self.layers.values():
+            fused.extend(cell.fused())
+        return CompiledSequence.apply(x, h, ts.contiguous(), *fused)

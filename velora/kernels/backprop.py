@@ -7,45 +7,23 @@ backward pass needs, and back-propagates through time in another. It takes the f
 weights (``NCPLiquidCell.fused()``), so gradients reach the heads through the mask exactly as in
 the PyTorch loop: weights outside the mask get none.
 
-Sequences are processed in blocks of eight on one thread: training batches are small, and a
+Sequences are processed in blocks (``BLOCK``) on one thread: training batches are small, and a
 parallel region costs more than it gains at these sizes (and much more on a busy machine). Every
 block accumulates its own weight gradient and the blocks are summed in order.
 """
-
-import math
 
 import numba
 import numpy as np
 import torch
 
-from velora.models.lnn.kernel import preactivate
-
-BLOCK = 8  # sequences per thread block
-
-
-@numba.njit(cache=True, inline="always")
-def _layer_fwd(z, n_in, wt, b, n, t, pre, y, h_new, g_s, hh_s, gate_s):
-    """One cell for a block: z (rows, n_in + n) -> y, h_new; keeps g, h~ and the gate."""
-    rows = z.shape[0]
-    preactivate(z, n_in, wt, b, n, pre)
-    for r in range(rows):
-        tr = t[r]
-        for j in range(n):
-            g = math.tanh(pre[r, j])
-            hh = math.tanh(pre[r, n + j])
-            gate = 1.0 / (1.0 + math.exp(-(pre[r, 2 * n + j] * tr)))
-            new = g + gate * (hh - g)
-            g_s[r, j] = g
-            hh_s[r, j] = hh
-            gate_s[r, j] = gate
-            h_new[r, j] = new
-            y[r, j] = pre[r, 3 * n + j] + new
+from velora.kernels import cache
+from velora.kernels.step import BLOCK, cfc_layer
 
 
 @numba.njit(cache=True)
 def sequence_forward(x, ts, h0, w1, b1, w2, b2, w3, b3, n1, n2, n3):
-    """Like ``kernel.run_sequence`` and also returns, per layer, every step's input z and its
-    g, h~ and gate: z_l (B, T, inputs + n_l), act_l (3, B, T, n_l)."""
+    """Like ``velora.kernels.sequence.run_sequence`` and also returns, per layer, every step's
+    input z and its g, h~ and gate: z_l (B, T, inputs + n_l), act_l (3, B, T, n_l)."""
     batch, steps, nf = x.shape
     dt = x.dtype
     y_out = np.empty((batch, steps, n3), dtype=dt)
@@ -90,19 +68,19 @@ def sequence_forward(x, ts, h0, w1, b1, w2, b2, w3, b3, n1, n2, n3):
                 for f in range(nf):
                     z1[r, f] = x[lo + r, s, f]
             zs1[lo:hi, s] = z1
-            _layer_fwd(z1, nf, w1, b1, n1, t, p1, y1, h1, s1[0], s1[1], s1[2])
+            cfc_layer(z1, nf, w1, b1, n1, t, p1, y1, h1, s1[0], s1[1], s1[2])
             for r in range(rows):
                 for j in range(n1):
                     z1[r, nf + j] = h1[r, j]
                     z2[r, j] = y1[r, j]
             zs2[lo:hi, s] = z2
-            _layer_fwd(z2, n1, w2, b2, n2, t, p2, y2, h2, s2[0], s2[1], s2[2])
+            cfc_layer(z2, n1, w2, b2, n2, t, p2, y2, h2, s2[0], s2[1], s2[2])
             for r in range(rows):
                 for j in range(n2):
                     z2[r, n1 + j] = h2[r, j]
                     z3[r, j] = y2[r, j]
             zs3[lo:hi, s] = z3
-            _layer_fwd(z3, n2, w3, b3, n3, t, p3, y3, h3, s3[0], s3[1], s3[2])
+            cfc_layer(z3, n2, w3, b3, n3, t, p3, y3, h3, s3[0], s3[1], s3[2])
             for r in range(rows):
                 for j in range(n3):
                     z3[r, n2 + j] = h3[r, j]
@@ -253,6 +231,7 @@ class CompiledSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, h0, ts, w1, b1, w2, b2, w3, b3):
+        cache.announce("training")
         sizes = (b1.shape[0] // 4, b2.shape[0] // 4, b3.shape[0] // 4)
         wts = [_np(w.T) for w in (w1, w2, w3)]
         y, h_last, *saved = sequence_forward(
@@ -274,26 +253,5 @@ class CompiledSequence(torch.autograd.Function):
         for dw, db in ((dw1, db1), (dw2, db2), (dw3, db3)):
             grads.append(torch.from_numpy(np.ascontiguousarray(dw.sum(axis=0).T)))
             grads.append(torch.from_numpy(db.sum(axis=0)))
+        cache.mark_ready("training")
         return tuple(grads)
-
-
-def compiled_forward_sequence(model, x, h=None, ts=None):
-    """``model.forward_sequence`` with gradients through the compiled loop (CPU only).
-
-    x (B, T, F) float, h (B, n_units) or None, ts (B, T) or None; returns (y, h_last).
-    """
-    x = model._check_input(x, 3, "(batch, time, features)")
-    batch, steps, _ = x.shape
-    h = model._check_state(h, batch)
-    ts = model._sequence_timespans(ts, batch, steps, x).contiguous()
-    fused = []
-    for cell in model.layers.values():
-        fused.extend(cell.fused())
-    return CompiledSequence.apply(x, h, ts, *fused)
-
-
-def is_ready() -> bool:
-    """Whether the training loops are compiled or cached on disk (their first call is quick)."""
-    from velora.models.lnn.kernel import is_ready as ready
-
-    return ready(sequence_forward, sequence_backward)

@@ -1,7 +1,6 @@
 """The wiring figure: the circuit (one edge per synapse) and a heat map per mask.
 
-Matplotlib is used through ``Figure`` objects only (no pyplot, no global backend, no display):
-Agg renders PNG, and SVG or PDF follow from the file's extension. ``wiring_figure`` returns what
+``wiring_figure`` returns what
 it drew (``PlotInfo``) so that callers and tests can check it against the masks. Sizes, line
 widths, alpha and fonts scale with the network so that the figure stays readable from 5 to 300
 neurons and beyond; labels are dropped where they would overlap.
@@ -20,8 +19,11 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from velora.errors import VeloraError
-from velora.io import atomic_path, check_writable
-from velora.stats import GROUPS, LAYERS, layer_masks_numpy
+from velora.files.atomic import check_writable
+from velora.spec import input_names as default_inputs
+from velora.spec import output_names as default_outputs
+from velora.viz.figures import check_dpi, plot_format, save_figure
+from velora.viz.stats import GROUPS, LAYERS, layer_masks_numpy
 
 EXCITATORY = "#2166ac"  # blue
 INHIBITORY = "#c0392b"  # red
@@ -32,7 +34,6 @@ GROUP_COLOURS = {
     "command": "#f4a6c6",
     "motor": "#b9a3e3",
 }
-FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 MAX_LABELS = 40  # per column / axis; past this, names are dropped
 MAX_PLOT_NODES = 3000
 MAX_PLOT_EDGES = 300_000
@@ -216,8 +217,8 @@ def wiring_figure(
     check_plottable(wiring)
     counts = wiring.counts
     names = {
-        "sensory": list(input_names or (f"x{i}" for i in range(counts.sensory))),
-        "motor": list(output_names or (f"y{i}" for i in range(counts.motor))),
+        "sensory": default_inputs(input_names, counts.sensory),
+        "motor": default_outputs(output_names, counts.motor),
     }
     if len(names["sensory"]) != counts.sensory or len(names["motor"]) != counts.motor:
         raise ValueError("input_names and output_names must match in_features and out_features")
@@ -250,17 +251,6 @@ def wiring_figure(
     return fig, info
 
 
-def plot_format(path: str | Path) -> str:
-    """The output format from the file's extension; a VeloraError for anything else."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise VeloraError(
-            f"{path}: cannot tell the plot format from {suffix or 'no extension'!r}; "
-            "use .png, .svg or .pdf"
-        )
-    return FORMATS[suffix]
-
-
 def save_wiring_plot(
     wiring,
     path: str | Path,
@@ -272,18 +262,11 @@ def save_wiring_plot(
     title: str | None = None,
 ) -> PlotInfo:
     """Draw the wiring figure and write it atomically (png, svg or pdf by extension)."""
-    fmt = plot_format(path)
-    if not 20 <= dpi <= 1200:
-        raise VeloraError(f"--dpi: expected 20 to 1200, got {dpi}")
-    check_writable(path, force=force)
+    plot_format(path)
+    check_dpi(dpi)
+    check_writable(path, force=force)  # before the drawing, which can take a while
     fig, info = wiring_figure(
         wiring, input_names=input_names, output_names=output_names, title=title
     )
-    metadata = {"Software": "velora"} if fmt == "png" else {"Creator": "velora"}
-    if fmt == "svg":
-        metadata = {"Creator": "velora", "Date": None}
-    elif fmt == "pdf":
-        metadata = {"Creator": "velora", "CreationDate": None}
-    with atomic_path(path, force=force) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata)
+    save_figure(fig, path, dpi=dpi, force=force)
     return info

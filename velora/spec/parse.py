@@ -1,232 +1,47 @@
-"""YAML network specs (version 1): parse, validate, dump, and build the seeded network.
+"""Reading and writing spec files: YAML text to a validated ``Spec`` and back.
 
-The schema lives in ``FIELDS``: validation, the starter spec of ``velora init``, the error messages
-and the README table all come from it. Values are read with ``yaml.safe_load`` only; a second pass
-with ``yaml.compose`` (the same safe loader, no values constructed) maps each key path to the
-line where it appears, so that every error names the file, the key and the line.
-
-This module imports no torch at top level, so that the command line stays quick to start.
+Values are read with ``yaml.safe_load`` only; a second pass with ``yaml.compose`` (the same safe
+loader, no values constructed) maps each key path to the line where it appears, so that every
+error names the file, the key and the line.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import difflib
 import math
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from velora.errors import SpecError, VeloraError
-
-SPEC_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
-DEFAULT_SEED = 0
-DEFAULT_SPARSITY = 0.5
-MAX_SEED = 2**32 - 1  # numpy's global seed accepts no more
-MAX_NAME_LENGTH = 64
-NAME_PATTERN = re.compile(r"^\w[\w.\- ]*$")
-DEFAULT_MAX_MEMORY = 4 * 2**30  # bytes; raise it with --max-memory
-
-
-# --------------------------------------------------------------------------------------------
-# The schema
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Field:
-    """One key of the spec format: its type, whether it is required, its range and its help."""
-
-    path: str
-    kind: str  # "int", "float", "str", "names" or "mapping"
-    required: bool
-    help: str
-    example: Any = None
-    default: Any = None
-    minimum: int | float | None = None
-    maximum: int | float | None = None
-    length_of: str | None = None  # for "names": the key whose value gives the list's length
-
-    @property
-    def key(self) -> str:
-        return self.path.rsplit(".", 1)[-1]
-
-    def expected(self) -> str:
-        """What a valid value looks like, in words, for error messages and docs."""
-        if self.kind == "int":
-            if self.minimum == self.maximum:
-                return f"the integer {self.minimum}"
-            if self.maximum is not None:
-                return f"an integer from {self.minimum} to {self.maximum}"
-            return f"an integer >= {self.minimum}"
-        if self.kind == "float":
-            return f"a number from {self.minimum:g} to {self.maximum:g}"
-        if self.kind == "str":
-            return f"a name of up to {MAX_NAME_LENGTH} letters, digits, spaces, '.', '-' or '_'"
-        if self.kind == "names":
-            return f"a list of {self.length_of} distinct, non-blank names"
-        return "a mapping"
-
-
-FIELDS: tuple[Field, ...] = (
-    Field(
-        "version",
-        "int",
-        True,
-        "spec format version; this velora reads version 1",
-        example=1,
-        minimum=1,
-        maximum=max(SUPPORTED_VERSIONS),
-    ),
-    Field(
-        "name",
-        "str",
-        False,
-        "used in titles and default file names",
-        example="my-network",
-    ),
-    Field(
-        "seed",
-        "int",
-        False,
-        f"same seed, same wiring and weights (default {DEFAULT_SEED})",
-        example=7,
-        default=DEFAULT_SEED,
-        minimum=0,
-        maximum=MAX_SEED,
-    ),
-    Field("network", "mapping", True, "the sizes of the network"),
-    Field(
-        "network.in_features",
-        "int",
-        True,
-        "sensory neurons: one per input column",
-        example=4,
-        minimum=1,
-    ),
-    Field(
-        "network.n_neurons",
-        "int",
-        True,
-        "inter + command neurons (40% command, at least one)",
-        example=16,
-        minimum=2,
-    ),
-    Field(
-        "network.out_features",
-        "int",
-        True,
-        "motor neurons: one per output",
-        example=1,
-        minimum=1,
-    ),
-    Field(
-        "network.sparsity_level",
-        "float",
-        False,
-        "share of synapses left out (density = 1 - sparsity)",
-        example=0.5,
-        default=DEFAULT_SPARSITY,
-        minimum=0.1,
-        maximum=0.9,
-    ),
-    Field(
-        "inputs",
-        "names",
-        False,
-        "input (CSV column) names, one per in_features",
-        example=["x", "y", "theta", "omega"],
-        length_of="network.in_features",
-    ),
-    Field(
-        "outputs",
-        "names",
-        False,
-        "output names, one per out_features",
-        example=["torque"],
-        length_of="network.out_features",
-    ),
+from velora.errors import SpecError
+from velora.spec.schema import (
+    DEFAULT_SEED,
+    FIELD,
+    FIELDS,
+    MAX_NAME_LENGTH,
+    NAME_PATTERN,
+    SUPPORTED_VERSIONS,
+    Field,
+    NetworkSpec,
+    Spec,
 )
-FIELD = {f.path: f for f in FIELDS}
+from velora.wiring import DEFAULT_SPARSITY
 
 
-def schema_markdown() -> str:
-    """The spec format as a Markdown table (the README shows exactly this)."""
-    rows = ["| key | required | value | meaning |", "| --- | --- | --- | --- |"]
-    for f in FIELDS:
-        if f.kind == "mapping":
-            continue
-        required = "yes" if f.required else "no"
-        rows.append(f"| `{f.path}` | {required} | {f.expected()} | {f.help} |")
-    return "\n".join(rows)
-
-
-# --------------------------------------------------------------------------------------------
-# Typed spec
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NetworkSpec:
-    """Sizes of the network: the arguments of ``LiquidNCPNetwork``."""
-
-    in_features: int
-    n_neurons: int
-    out_features: int
-    sparsity_level: float = DEFAULT_SPARSITY
-
-
-@dataclass(frozen=True)
-class Spec:
-    """A validated network spec. ``seed`` is never None once parsed (default 0)."""
-
-    network: NetworkSpec
-    version: int = SPEC_VERSION
-    name: str | None = None
-    seed: int | None = DEFAULT_SEED
-    inputs: tuple[str, ...] | None = None
-    outputs: tuple[str, ...] | None = None
-    source: str = "<spec>"
-
-    def input_names(self) -> list[str]:
-        """Input column names: the spec's, else x0, x1, ..."""
-        return list(self.inputs or (f"x{i}" for i in range(self.network.in_features)))
-
-    def output_names(self) -> list[str]:
-        """Output column names: the spec's, else y0, y1, ..."""
-        return list(self.outputs or (f"y{i}" for i in range(self.network.out_features)))
-
-    @property
-    def title(self) -> str:
-        """A display name: the spec's name, else the file's stem."""
-        if self.name:
-            return self.name
-        stem = Path(self.source).stem
-        return stem if stem and not self.source.startswith("<") else "network"
-
-    @property
-    def effective_seed(self) -> int:
-        """The seed used to build: the spec's, else ``DEFAULT_SEED``."""
-        return DEFAULT_SEED if self.seed is None else self.seed
-
-
-# --------------------------------------------------------------------------------------------
-# Errors with file, line and key
-# --------------------------------------------------------------------------------------------
-
-
-def spec_error(source: str, problem: str, *, key: str | None = None, line: int | None = None):
+def spec_error(
+    source: str,
+    problem: str,
+    *,
+    key: str | None = None,
+    line: int | None = None,
+    kind: type[SpecError] = SpecError,
+) -> SpecError:
     """A one-line ``SpecError``: ``file:line: key: problem``; parts carried as attributes."""
     where = source if line is None else f"{source}:{line}"
     text = f"{where}: {key}: {problem}" if key else f"{where}: {problem}"
     text = " ".join(text.split())  # one line, whatever the YAML held
-    exc = SpecError(text)
+    exc = kind(text)
     exc.source, exc.key, exc.line, exc.problem = source, key, line, problem
     return exc
 
@@ -590,127 +405,3 @@ def starter_spec(name: str = "network") -> str:
         optional = "" if f.required else "optional; "
         lines.append(f"{text:<30}# {optional}{f.help}")
     return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------------------------
-# Memory and building
-# --------------------------------------------------------------------------------------------
-
-BYTES_PER_WEIGHT = 4  # float32
-# Float32 copies of each cell's (n_hidden, in + n_hidden) matrix alive at the peak of building
-# and running a step: five heads, the mask buffer, the fused four-head cache, two temporaries.
-COPIES_PER_CELL = 12
-
-
-def layer_sizes(network: NetworkSpec) -> list[tuple[int, int]]:
-    """(inputs, neurons) of the inter, command and motor cells, computed without torch."""
-    n = network.n_neurons
-    n_command = max(int(0.4 * n), 1) if n < 2**53 else 2 * n // 5  # as velora.wiring does
-    n_inter = network.n_neurons - n_command
-    return [
-        (network.in_features, n_inter),
-        (n_inter, n_command),
-        (n_command, network.out_features),
-    ]
-
-
-def neuron_counts(network: NetworkSpec) -> dict[str, int]:
-    """Neurons per group (sensory, inter, command, motor), as ``velora.wiring`` splits them."""
-    (sensory, inter), (_, command), (_, motor) = layer_sizes(network)
-    return {"sensory": sensory, "inter": inter, "command": command, "motor": motor}
-
-
-def estimate_memory(network: NetworkSpec) -> int:
-    """Bytes needed to build the network and run one step, estimated before allocating."""
-    total = 0
-    for n_in, n_hidden in layer_sizes(network):
-        total += COPIES_PER_CELL * BYTES_PER_WEIGHT * n_hidden * (n_in + n_hidden)
-        # Wiring: the int32 mask, plus int64 targets, signs and indices for at most two draws
-        # per possible synapse (integer arithmetic: sizes may be absurd, never overflow).
-        total += 4 * n_in * n_hidden + 3 * 8 * 2 * n_in * max(n_hidden, 1)
-    return total
-
-
-def format_bytes(n: float) -> str:
-    """Human-readable bytes: 1.5 GiB, 12.0 MiB, 512 B."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
-
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1000,
-    "kb": 1000,
-    "m": 10**6,
-    "mb": 10**6,
-    "g": 10**9,
-    "gb": 10**9,
-    "t": 10**12,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-}
-
-
-def parse_bytes(text: str) -> int:
-    """Parse '4GiB', '512 MB', '2g' or '1000000' into bytes; a VeloraError when unreadable."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
-    unit = match.group(2).lower() if match else None
-    if not match or unit not in _UNITS:
-        raise VeloraError(
-            f"--max-memory: expected a size such as 4GiB, 512MB or 2000000000, got {text!r}"
-        )
-    return int(float(match.group(1)) * _UNITS[unit])
-
-
-_MAX_MEMORY: contextvars.ContextVar[int] = contextvars.ContextVar(
-    "velora_max_memory", default=DEFAULT_MAX_MEMORY
-)
-
-
-@contextlib.contextmanager
-def memory_limit(max_bytes: int | None) -> Iterator[None]:
-    """Within the block, ``build_network`` refuses networks estimated above ``max_bytes``."""
-    token = _MAX_MEMORY.set(DEFAULT_MAX_MEMORY if max_bytes is None else int(max_bytes))
-    try:
-        yield
-    finally:
-        _MAX_MEMORY.reset(token)
-
-
-def check_memory(spec: Spec, max_bytes: int | None = None) -> int:
-    """Return the estimated bytes; raise SpecError when above the limit (default: the current)."""
-    limit = _MAX_MEMORY.get() if max_bytes is None else max_bytes
-    need = estimate_memory(spec.network)
-    if need > limit:
-        n = spec.network
-        raise spec_error(
-            spec.source,
-            f"too large: in_features={n.in_features}, n_neurons={n.n_neurons}, "
-            f"out_features={n.out_features} need about {format_bytes(need)}, more than the "
-            f"limit of {format_bytes(limit)} (raise it with --max-memory)",
-            key="network",
-        )
-    return need
-
-
-def build_network(spec: Spec, device=None, *, max_memory: int | None = None):
-    """The seeded ``LiquidNCPNetwork`` the spec describes, after a memory check."""
-    check_memory(spec, max_memory)
-    from velora.models import LiquidNCPNetwork
-
-    n = spec.network
-    return LiquidNCPNetwork(
-        n.in_features,
-        n.n_neurons,
-        n.out_features,
-        sparsity_level=n.sparsity_level,
-        seed=spec.effective_seed,
-        device=device,
-    )

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from velora.viz.figures import save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_SEQUENCES = 4
 MAX_ROWS = 5000
@@ -102,7 +108,7 @@ class RunPlot:
                 series.recorded.append(chunk.targets[lo:hi])
             series.rows += hi - lo
 
-    def figure(self):
+    def figure(self) -> Figure:
         """The collected sequences as a matplotlib Figure (no pyplot, no global state)."""
         from matplotlib.figure import Figure
 
@@ -149,6 +155,6 @@ class RunPlot:
         fig.suptitle(self.title, fontsize=12)
         return fig
 
-    def save(self, path: str | Path) -> None:
-        """Draw the collected sequences to an image file (format from the suffix)."""
-        self.figure().savefig(path, dpi=110)
+    def save(self, path: str | Path, *, force: bool = False) -> Path:
+        """Draw the collected sequences to an image file (png, svg or pdf by suffix)."""
+        return save_figure(self.figure(), path, dpi=110, force=force)

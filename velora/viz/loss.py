@@ -1,7 +1,7 @@
 """The loss curves of a training run: training and validation loss per epoch, log scale.
 
 Epoch 0 is the starting network, so the curves show how far training brought it. Drawn with
-matplotlib ``Figure`` objects (Agg, no pyplot) and written atomically like every velora output.
+matplotlib ``Figure`` objects and saved like every velora figure (``velora.viz.figures``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from velora.io import atomic_path
-from velora.plotting import plot_format
+from velora.viz.figures import plot_format, save_figure
 
 
 def loss_figure(result, *, loss: str = "mse", title: str = "velora train") -> Figure:
@@ -53,7 +52,5 @@ def loss_figure(result, *, loss: str = "mse", title: str = "velora train") -> Fi
 
 def save_loss_plot(result, path: str | Path, *, force: bool = False, **options) -> None:
     """Draw ``loss_figure`` and write it atomically (png, svg or pdf by extension)."""
-    fmt = plot_format(path)
-    fig = loss_figure(result, **options)
-    with atomic_path(path, force=force) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=120)
+    plot_format(path)
+    save_figure(loss_figure(result, **options), path, dpi=120, force=force)

@@ -7,11 +7,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from velora.errors import VeloraError
+from velora.errors import OutputExistsError, VeloraError
 
-
-class OutputExistsError(VeloraError):
-    """The output file exists and overwriting was not asked for."""
+__all__ = ["OutputExistsError", "atomic_path", "atomic_write", "check_writable"]
 
 
 def check_writable(path: str | Path, *, force: bool = False) -> Path:
@@ -20,7 +18,7 @@ def check_writable(path: str | Path, *, force: bool = False) -> Path:
     if path.is_dir():
         raise VeloraError(f"{path}: is a folder, expected a file name")
     if path.exists() and not force:
-        raise OutputExistsError(f"{path}: already exists (use --force to overwrite)")
+        raise OutputExistsError(f"{path}: already exists")
     if not path.parent.exists():
         raise VeloraError(f"{path}: folder {str(path.parent)!r} does not exist")
     return path
@@ -32,7 +30,7 @@ def _publish(tmp: str | Path, path: Path, force: bool) -> None:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     if path.exists() and not force:
-        raise OutputExistsError(f"{path}: already exists (use --force to overwrite)")
+        raise OutputExistsError(f"{path}: already exists")
     os.replace(tmp, path)
 
 

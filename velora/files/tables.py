@@ -22,9 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -35,6 +33,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from velora.errors import DataError
+from velora.files.atomic import atomic_write
+from velora.kernels import threads
+from velora.kernels.csvparse import count_newlines, parse_plain
 
 DEFAULT_BLOCK_BYTES = 2 << 20  # about 50,000 rows of four numbers: bounded memory
 _BOM = b"\xef\xbb\xbf"
@@ -159,7 +160,7 @@ class CsvReader:
         self.check_order = check_order
         self.block_bytes = max(int(block_bytes), 1)
         if not (math.isfinite(dt) and dt > 0):
-            raise DataError(f"dt must be a positive number, got {dt}")
+            raise DataError(f"dt must be a positive number, got {dt}", parameter="dt")
         self.dt = float(dt)
         self.header, self._data_offset = self._read_header()
         self.size = self._size
@@ -183,13 +184,20 @@ class CsvReader:
 
     # -- header and columns -------------------------------------------------------------------
 
-    def _fail(self, line: int | None, message: str, column: str | None = None) -> DataError:
+    def _fail(
+        self,
+        line: int | None,
+        message: str,
+        column: str | None = None,
+        *,
+        parameter: str | None = None,
+    ) -> DataError:
         where = self.name
         if line is not None:
             where += f": line {line}"
         if column is not None:
             where += f", column {column!r}"
-        return DataError(f"{where}: {message}")
+        return DataError(f"{where}: {message}", parameter=parameter)
 
     def _open(self) -> BinaryIO:
         try:
@@ -286,7 +294,8 @@ class CsvReader:
             raise self._fail(
                 1,
                 f"{len(chosen)} input column(s) ({_names(chosen)}) but the network takes "
-                f"{n_inputs} inputs (choose them with --columns)",
+                f"{n_inputs} inputs",
+                parameter="columns",
             )
         if not chosen:
             raise self._fail(1, "no input columns left in the header")
@@ -362,8 +371,6 @@ class CsvReader:
     def _parse_plain(self, block: bytes, first_line: int, n_newlines: int) -> _Parsed | None:
         """The fast path: the compiled parser for the float32 columns, in parallel pieces of
         whole lines (None if it declines; the slow path then parses the block)."""
-        from velora.csvparse import count_newlines, parse_plain
-
         rows = n_newlines
         if not block.endswith(b"\n"):  # the parser needs a final newline to stop at
             block += b"\n"
@@ -382,7 +389,7 @@ class CsvReader:
         if len(args) == 1:
             counts = [parse_plain(*args[0])]
         else:
-            counts = list(_pool().map(lambda a: parse_plain(*a), args))
+            counts = list(threads.pool().map(lambda a: parse_plain(*a), args))
         if min(counts) < 0 or sum(counts) != rows:
             return None
         lines = np.arange(first_line, first_line + rows, dtype=np.int64)
@@ -450,7 +457,7 @@ class CsvReader:
                     "NaN" if np.isnan(value) else "an infinite value (or one beyond float32 range)"
                 )
                 raise self._fail(
-                    int(lines[row]), f"{what} is not allowed (use --allow-nan)", names[col]
+                    int(lines[row]), f"{what} is not allowed", names[col], parameter="allow_nan"
                 )
         return out
 
@@ -696,28 +703,13 @@ def _last_start(values: pa.Array) -> int:
 
 
 _PIECE_BYTES = 1 << 18  # smaller pieces are not worth a thread
-_threads: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    """Threads for parsing the pieces of a block (the compiled parser releases the GIL)."""
-    global _threads
-    if _threads is None:
-        _threads = ThreadPoolExecutor(_workers(), thread_name_prefix="velora-csv")
-    return _threads
-
-
-def _workers() -> int:
-    try:
-        return max(1, min(len(os.sched_getaffinity(0)), 8))
-    except AttributeError:  # not on Linux
-        return max(1, min(os.cpu_count() or 1, 8))
+_MAX_PIECES = 8  # pieces per block, at most
 
 
 def _piece_cuts(block: bytes) -> list[int]:
     """Offsets that cut ``block`` (ending in a newline) into pieces of whole lines, one per
     worker thread, or a single piece when the block is small."""
-    parts = min(_workers(), len(block) // _PIECE_BYTES)
+    parts = min(threads.cpu_count(), _MAX_PIECES, len(block) // _PIECE_BYTES)
     cuts = [0]
     for k in range(1, parts):
         cut = block.find(b"\n", max(cuts[-1], len(block) * k // parts)) + 1
@@ -729,8 +721,6 @@ def _piece_cuts(block: bytes) -> list[int]:
 
 def _count_newlines(block: bytes) -> int:
     """Number of b"\\n" in ``block`` (compiled: several times faster than bytes.count)."""
-    from velora.csvparse import count_newlines
-
     return int(count_newlines(np.frombuffer(block, dtype=np.uint8), 0, len(block)))
 
 
@@ -824,7 +814,5 @@ def write_csv(
     if hasattr(path_or_handle, "write"):
         CsvWriter(path_or_handle, names).write(columns)
         return
-    from velora.io import atomic_write
-
     with atomic_write(path_or_handle, force=force) as handle:
         CsvWriter(handle, names).write(columns)

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from velora.errors import VeloraError
-from velora.io import atomic_write
+from velora.files import checkpoint
+from velora.files.atomic import atomic_write
 from velora.models.lnn.cell import cell_step
 from velora.models.lnn.ncp import LiquidNCPNetwork
 from velora.spec import Spec
@@ -234,8 +235,6 @@ def export_model(
         expected = step_module(model, timespans)(*inputs)
     sha256 = None
     if fmt == "safetensors":
-        from velora import checkpoint
-
         with atomic_write(path, force=force) as handle:
             handle.write(checkpoint.encode(model, spec))
         loaded = checkpoint.load_checkpoint(path)

@@ -1,13 +1,10 @@
-"""Load a model from whatever the user points at: a YAML spec or a safetensors checkpoint.
+"""Which file is this: a file's kind told from its first bytes, not from its name.
 
-The kind of file is told by its content, not its name, so a checkpoint works wherever a spec does.
-This module stays light (no torch at import) so that command modules may import it at top level.
+A checkpoint works wherever a spec does because commands ask this module, not the suffix.
 """
 
 import struct
 from pathlib import Path
-
-from velora.spec import Spec, build_network, load_spec
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".pt2", ".onnx")
 # safetensors refuses headers above 100 MB; anything claiming more is not one.
@@ -55,16 +52,3 @@ def is_checkpoint_path(path: str | Path) -> bool:
     if kind in ("unreadable", "empty"):
         return Path(path).suffix.lower() in CHECKPOINT_SUFFIXES
     return True
-
-
-def load_model(path: str | Path, device=None):
-    """Return ``(network, spec)`` for a spec (seeded weights) or a checkpoint (stored weights).
-
-    A checkpoint without a stored spec gets one synthesised from the network's sizes.
-    """
-    if is_checkpoint_path(path):
-        from velora.checkpoint import load
-
-        return load(path, device=device)
-    spec: Spec = load_spec(path)
-    return build_network(spec, device=device), spec

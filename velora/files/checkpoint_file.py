@@ -1,0 +1,390 @@
+"""The velora checkpoint file format (version 1): named tensors and metadata in one safetensors
+file, read and written without knowing the network class.
+
+Nothing is ever unpickled. The file holds every parameter (``layers.<layer>.<head>.weight`` and
+``.bias``) and the three signed int32 wiring masks (``wiring.inter``, ``wiring.command``,
+``wiring.motor``), plus optional ``extra.*`` tensors. Its string metadata holds the format name and
+version, the velora version, the spec as YAML, the seed, the creation time and a SHA-256 over the
+tensors (see ``tensor_digest``). Reading checks all of it and raises ``CheckpointError`` with one
+line naming the file and the problem. Which parameters a network needs is the caller's to say
+(``expected_parameters``), so the format does not depend on the model that fills it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import safetensors.torch
+import torch
+
+from velora._version import __version__
+from velora.errors import CheckpointError, SpecError
+from velora.files.atomic import atomic_write
+from velora.files.sniff import sniff
+from velora.spec import NetworkSpec, Spec, dump_spec, parse_spec
+from velora.wiring import LAYER_NAMES, LayerMasks, Wiring
+
+FORMAT_NAME = "velora.checkpoint"
+FORMAT_VERSION = 1
+EXTRA_PREFIX = "extra."
+MASK_NAMES = tuple(f"wiring.{layer}" for layer in LAYER_NAMES)
+# Tensor dtypes by their safetensors names, which the digest uses so that it is not torch-bound.
+_DTYPE_CODES = {
+    torch.float64: "F64",
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
+}
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a checkpoint says about itself (its safetensors ``__metadata__``)."""
+
+    format_version: int
+    velora_version: str
+    created: str
+    seed: int | None
+    sha256: str
+    spec_yaml: str | None
+
+    def to_strings(self) -> dict[str, str]:
+        """The metadata as safetensors stores it: strings only."""
+        out = {
+            "format": FORMAT_NAME,
+            "format_version": str(self.format_version),
+            "velora_version": self.velora_version,
+            "created": self.created,
+            "seed": "none" if self.seed is None else str(self.seed),
+            "sha256": self.sha256,
+        }
+        if self.spec_yaml is not None:
+            out["spec"] = self.spec_yaml
+        return out
+
+
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the tensors, independent of the file layout.
+
+    For each tensor in sorted name order: ``name NUL dtype NUL shape NUL`` (dtype as safetensors
+    names it, e.g. ``F32``; shape as comma-separated sizes) followed by its little-endian bytes.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        code = _DTYPE_CODES.get(tensor.dtype, str(tensor.dtype))
+        shape = ",".join(str(s) for s in tensor.shape)
+        digest.update(f"{name}\0{code}\0{shape}\0".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def _created() -> str:
+    """UTC creation time; ``SOURCE_DATE_EPOCH`` pins it for reproducible files."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def encode_tensors(
+    tensors: dict[str, torch.Tensor],
+    spec: Spec,
+    *,
+    seed: int | None,
+    extra: dict[str, torch.Tensor] | None = None,
+) -> bytes:
+    """The file's bytes for a network's ``tensors`` (parameters and masks), its spec and seed,
+    plus ``extra`` tensors stored as ``extra.<name>``."""
+    tensors = dict(tensors)
+    for name, tensor in (extra or {}).items():
+        tensors[EXTRA_PREFIX + name] = tensor.detach().cpu().contiguous()
+    metadata = Metadata(
+        format_version=FORMAT_VERSION,
+        velora_version=__version__,
+        created=_created(),
+        seed=seed,
+        sha256=tensor_digest(tensors),
+        spec_yaml=dump_spec(spec),
+    )
+    return serialize(tensors, metadata.to_strings())
+
+
+def serialize(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """safetensors bytes with a fixed layout, so equal inputs give byte-identical files.
+
+    (``safetensors.torch.save`` orders the metadata differently from call to call.) Tensors are
+    laid out by decreasing item size, then name, which keeps each one aligned.
+    """
+    order = sorted(tensors, key=lambda name: (-tensors[name].element_size(), name))
+    header: dict = {"__metadata__": dict(sorted(metadata.items()))}
+    chunks = []
+    offset = 0
+    for name in order:
+        tensor = tensors[name].detach().cpu().contiguous()
+        if tensor.dtype not in _DTYPE_CODES:
+            raise ValueError(f"tensor {name!r}: dtype {tensor.dtype} cannot be stored")
+        chunk = tensor.reshape(-1).view(torch.uint8).numpy().tobytes()
+        header[name] = {
+            "dtype": _DTYPE_CODES[tensor.dtype],
+            "shape": list(tensor.shape),
+            "data_offsets": [offset, offset + len(chunk)],
+        }
+        chunks.append(chunk)
+        offset += len(chunk)
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # the tensor data starts 8-byte aligned
+    return struct.pack("<Q", len(text)) + text + b"".join(chunks)
+
+
+def _fail(path: Path, problem: str) -> CheckpointError:
+    return CheckpointError(f"{path}: {problem}")
+
+
+def _read_file(path: Path) -> tuple[bytes, dict, dict[str, str]]:
+    """Bytes, tensor header and metadata of a safetensors file; refuses anything else."""
+    kind = sniff(path)
+    if kind == "unreadable":
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            raise _fail(path, f"cannot read checkpoint: {exc.strerror or exc}") from None
+    if kind == "empty":
+        raise _fail(path, "empty file (0 bytes), not a velora checkpoint")
+    if kind == "pickle":
+        raise _fail(
+            path,
+            "is a Python pickle, not a velora checkpoint; pickles are never loaded "
+            "(velora checkpoints are safetensors files)",
+        )
+    if kind == "zip":
+        raise _fail(
+            path,
+            "is a zip archive (torch.save or torch.export output?), not a velora checkpoint; "
+            "it is never unpickled (velora checkpoints are safetensors files)",
+        )
+    if kind == "text":
+        raise _fail(path, "is a text file (a YAML spec?), not a velora checkpoint (safetensors)")
+    data = path.read_bytes()
+    if len(data) < 8:
+        raise _fail(path, f"truncated or not a checkpoint: only {len(data)} bytes")
+    if kind != "safetensors":
+        raise _fail(path, "not a safetensors file (unrecognised binary content)")
+    (n_header,) = struct.unpack("<Q", data[:8])
+    if 8 + n_header > len(data):
+        raise _fail(
+            path, f"truncated: the header alone needs {8 + n_header} bytes, file has {len(data)}"
+        )
+    try:
+        header = json.loads(data[8 : 8 + n_header].decode("utf-8"))
+        if not isinstance(header, dict):
+            raise ValueError("not a JSON object")
+        metadata = header.pop("__metadata__", None) or {}
+        if not isinstance(metadata, dict):
+            raise ValueError("metadata is not a mapping")
+        end = max((int(v["data_offsets"][1]) for v in header.values()), default=0)
+    except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError) as exc:
+        raise _fail(path, f"corrupted safetensors header ({exc})") from None
+    available = len(data) - 8 - n_header
+    if available < end:
+        raise _fail(path, f"truncated: tensor data needs {end} bytes, file holds {available}")
+    if available > end:
+        raise _fail(path, f"corrupted: {available - end} unexpected bytes after the tensor data")
+    return data, header, metadata
+
+
+def _parse_metadata(path: Path, raw: dict[str, str]) -> Metadata:
+    if raw.get("format") != FORMAT_NAME:
+        raise _fail(path, "a safetensors file but not a velora checkpoint (no velora metadata)")
+    try:
+        version = int(raw.get("format_version", ""))
+    except ValueError:
+        raise _fail(path, f"invalid format_version {raw.get('format_version')!r}") from None
+    if version > FORMAT_VERSION:
+        raise _fail(
+            path,
+            f"checkpoint format version {version} is newer than this velora ({__version__}) "
+            f"reads (up to {FORMAT_VERSION}); upgrade velora",
+        )
+    if version < 1:
+        raise _fail(path, f"invalid format_version {version}")
+    sha256 = raw.get("sha256", "")
+    if len(sha256) != 64:
+        raise _fail(path, "no valid SHA-256 in the metadata")
+    seed_text = raw.get("seed", "none")
+    try:
+        seed = None if seed_text == "none" else int(seed_text)
+    except ValueError:
+        raise _fail(path, f"invalid seed {seed_text!r} in the metadata") from None
+    return Metadata(
+        format_version=version,
+        velora_version=raw.get("velora_version", "unknown"),
+        created=raw.get("created", "unknown"),
+        seed=seed,
+        sha256=sha256,
+        spec_yaml=raw.get("spec"),
+    )
+
+
+def _check_masks(path: Path, tensors: dict[str, torch.Tensor]) -> Wiring:
+    """The three masks: present, integer, 2-D, signed and chaining; the wiring they describe."""
+    for name in MASK_NAMES:
+        if name not in tensors:
+            raise _fail(path, f"missing tensor {name!r}")
+        mask = tensors[name]
+        if mask.dtype not in (torch.int8, torch.int16, torch.int32, torch.int64):
+            raise _fail(path, f"mask {name!r} has dtype {mask.dtype}, expected int32")
+        if mask.dim() != 2 or 0 in mask.shape:
+            raise _fail(path, f"mask {name!r} has shape {tuple(mask.shape)}, expected 2-D")
+        if not bool(((mask >= -1) & (mask <= 1)).all()):
+            raise _fail(path, f"mask {name!r} holds values other than -1, 0 and +1")
+    inter, command, motor = (tensors[name] for name in MASK_NAMES)
+    if inter.shape[1] != command.shape[0] or command.shape[1] != motor.shape[0]:
+        raise _fail(
+            path,
+            f"mask shapes do not chain: wiring.inter {tuple(inter.shape)}, wiring.command "
+            f"{tuple(command.shape)}, wiring.motor {tuple(motor.shape)}",
+        )
+    return Wiring.from_masks(LayerMasks(inter, command, motor))
+
+
+def _check_parameters(
+    path: Path, tensors: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]]
+) -> None:
+    """Every expected float32 parameter with its shape, and no tensor nobody expects."""
+    for name in expected:
+        if name not in tensors:
+            raise _fail(path, f"missing tensor {name!r}")
+    known = {*MASK_NAMES, *expected}
+    unexpected = sorted(n for n in tensors if n not in known and not n.startswith(EXTRA_PREFIX))
+    if unexpected:
+        raise _fail(path, f"unexpected tensor {unexpected[0]!r}")
+    for name, shape in expected.items():
+        tensor = tensors[name]
+        if tensor.dtype != torch.float32:
+            raise _fail(path, f"tensor {name!r} has dtype {tensor.dtype}, expected float32")
+        if tuple(tensor.shape) != shape:
+            layer = name.split(".")[1]
+            mask = tuple(tensors[f"wiring.{layer}"].shape)
+            raise _fail(
+                path,
+                f"tensor {name!r} has shape {tuple(tensor.shape)}, expected {shape} "
+                f"from mask wiring.{layer} {mask}",
+            )
+
+
+def _stored_spec(path: Path, metadata: Metadata, wiring: Wiring) -> Spec:
+    """The spec stored in the file (checked against the masks), else one from the sizes."""
+    if metadata.spec_yaml is None:
+        sparsity = wiring.sparsity_level
+        spec = Spec(
+            network=NetworkSpec(
+                wiring.in_features, wiring.n_neurons, wiring.out_features, sparsity
+            ),
+            seed=metadata.seed,
+            source=str(path),
+        )
+        return spec
+    try:
+        spec = parse_spec(metadata.spec_yaml, source=str(path))
+    except SpecError as exc:
+        raise _fail(path, f"stored spec is invalid: {exc}") from None
+    n = spec.network
+    stored = (n.in_features, n.n_neurons, n.out_features)
+    actual = (wiring.in_features, wiring.n_neurons, wiring.out_features)
+    if stored != actual:
+        raise _fail(
+            path,
+            f"stored spec describes (in_features, n_neurons, out_features) = {stored} but the "
+            f"masks hold {actual}",
+        )
+    return spec
+
+
+@dataclass
+class StoredNetwork:
+    """A checked checkpoint file: the parameter tensors, the wiring its masks describe, the
+    spec, the metadata and any extra tensors; building the network is the caller's part."""
+
+    path: Path
+    parameters: dict[str, torch.Tensor]
+    wiring: Wiring
+    spec: Spec
+    metadata: Metadata
+    computed_sha256: str
+    n_bytes: int
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def read_checkpoint(
+    path: str | Path,
+    expected_parameters: Callable[[Wiring], dict[str, tuple[int, ...]]],
+    *,
+    verify_checksum: bool = True,
+) -> StoredNetwork:
+    """Read and check a checkpoint file; every problem raises one ``CheckpointError``.
+
+    ``expected_parameters(wiring)`` names the parameter tensors and shapes a network with that
+    wiring has. With ``verify_checksum=False`` a checksum mismatch is only recorded, which lets
+    ``velora inspect`` show a tampered file before refusing it.
+    """
+    path = Path(path)
+    data, _header, raw_metadata = _read_file(path)
+    metadata = _parse_metadata(path, raw_metadata)
+    try:
+        tensors = safetensors.torch.load(data)
+    except Exception as exc:  # safetensors raises its own error types for malformed files
+        raise _fail(path, f"corrupted safetensors data ({exc})") from None
+    computed = tensor_digest(tensors)
+    mismatch = _fail(
+        path,
+        "checksum mismatch: the tensors do not match the stored SHA-256 "
+        "(file corrupted or modified)",
+    )
+    if verify_checksum and computed != metadata.sha256:
+        raise mismatch
+    try:
+        wiring = _check_masks(path, tensors)
+        expected = expected_parameters(wiring)
+        _check_parameters(path, tensors, expected)
+        spec = _stored_spec(path, metadata, wiring)
+    except CheckpointError:
+        if computed != metadata.sha256:  # the damage is the likelier story
+            raise mismatch from None
+        raise
+    wiring = Wiring.from_masks(wiring.masks, sparsity_level=spec.network.sparsity_level)
+    extra = {
+        name.removeprefix(EXTRA_PREFIX): tensor
+        for name, tensor in tensors.items()
+        if name.startswith(EXTRA_PREFIX)
+    }
+    parameters = {name: tensors[name] for name in expected}
+    return StoredNetwork(path, parameters, wiring, spec, metadata, computed, len(data), extra)
+
+
+def write_checkpoint(
+    path: str | Path,
+    tensors: dict[str, torch.Tensor],
+    spec: Spec,
+    *,
+    seed: int | None,
+    extra: dict[str, torch.Tensor] | None = None,
+    force: bool = True,
+) -> Path:
+    """Write ``encode_tensors(...)`` to ``path`` atomically; replaces a file only with ``force``."""
+    data = encode_tensors(tensors, spec, seed=seed, extra=extra)
+    with atomic_write(path, force=force) as handle:
+        handle.write(data)
+    return Path(path)

@@ -1,0 +1,76 @@
+"""Whether the compiled loops are already on disk, so that a first call will be quick.
+
+numba keeps compiled loops in its disk cache but offers no public way to ask whether a function
+is cached before calling it. velora keeps its own marker instead: after a group of loops has run
+once (and so was compiled and cached), a small file beside numba's cache says so. The marker's
+name covers numba's version and each kernel source file's size and modification time, which is
+what numba's own cache checks, so a new installation or an edited kernel starts unmarked.
+Best effort: where no marker can be kept, the loops count as ready (no note is shown).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import numba
+
+GROUPS = {
+    "inference": ("step.py", "sequence.py"),
+    "training": ("step.py", "backprop.py"),
+}
+_marked: set[str] = set()
+_announced: set[str] = set()
+log = logging.getLogger("velora")
+
+
+def cache_dir() -> Path:
+    """Where numba caches velora's loops: ``NUMBA_CACHE_DIR`` if set, else ``__pycache__``."""
+    root = os.environ.get("NUMBA_CACHE_DIR")
+    return Path(root) if root else Path(__file__).parent / "__pycache__"
+
+
+def marker_path(group: str) -> Path:
+    """The marker file of ``group`` for this numba version and these kernel sources."""
+    digest = hashlib.sha256(numba.__version__.encode())
+    for name in GROUPS[group]:
+        stat = (Path(__file__).parent / name).stat()
+        digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return cache_dir() / f"velora-{group}-{digest.hexdigest()[:16]}.ready"
+
+
+def is_ready(group: str = "inference") -> bool:
+    """Whether the loops of ``group`` ("inference" or "training") have run before, here."""
+    if group in _marked:
+        return True
+    folder = cache_dir()
+    if not os.access(folder if folder.exists() else folder.parent, os.W_OK):
+        return True  # no marker can be kept here: do not claim a compile every time
+    return marker_path(group).exists()
+
+
+def mark_ready(group: str) -> None:
+    """Record that the loops of ``group`` ran (once per process; errors are ignored)."""
+    if group in _marked:
+        return
+    _marked.add(group)
+    try:
+        path = marker_path(group)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError:
+        pass
+
+
+def announce(group: str) -> None:
+    """Log (logger ``velora``, level INFO) that the loops of ``group`` are about to compile,
+    once per process, when they have not run here before: the first call takes seconds."""
+    if group in _announced:
+        return
+    _announced.add(group)
+    if not is_ready(group):
+        log.info(
+            "compiling velora's CPU %s loops: once per installation, cached for later runs", group
+        )

@@ -1,0 +1,260 @@
+"""``train_csv``: everything ``velora train`` does, as one library call with the same defaults.
+
+Read the model (spec or checkpoint) and the CSV data, pick the input and target columns, split
+off validation sequences, fit, then write the checkpoint (with the training state for resuming)
+and the loss plot. Outputs are checked before any work and written atomically.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from velora.errors import SpecError, VeloraError
+from velora.files.atomic import check_writable
+from velora.files.loading import load_model
+from velora.models import LiquidNCPNetwork
+from velora.spec import DEFAULT_MAX_MEMORY, Spec, dump_spec, parse_spec
+from velora.training.data import SequenceData, read_sequences, split_by_sequence
+from velora.training.defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CLIP,
+    DEFAULT_EPOCHS,
+    DEFAULT_LOSS,
+    DEFAULT_LR,
+    DEFAULT_WINDOW,
+    LOSSES,
+    LossName,
+)
+from velora.training.fitting import FitProgress, FitResult, TrainState, fit, resolve_seed
+from velora.training.state import load_train_state, save_trained
+from velora.viz.figures import plot_format
+
+
+@dataclass
+class TrainingPlan:
+    """What a training run will do, known before the first epoch: the network, the data, the
+    columns, the seed and the spec the checkpoint will store."""
+
+    network: LiquidNCPNetwork
+    spec: Spec
+    train_data: SequenceData
+    val_data: SequenceData | None
+    inputs: list[str]
+    targets: list[str]
+    seed: int
+    resume_state: TrainState | None
+
+
+@dataclass
+class TrainingRun:
+    """The outcome of ``train_csv``: the plan, the fit, and what was written."""
+
+    plan: TrainingPlan
+    result: FitResult
+    output: Path | None  # None when interrupted before an epoch ended: nothing written
+    plot: Path | None
+
+    @property
+    def wrote(self) -> bool:
+        return self.output is not None
+
+
+def _check_options(epochs: int, batch_size: int, window: int | None, lr: float, clip: float | None,
+                   patience: int | None, dt: float, val_split: float | None) -> None:  # fmt: skip
+    """Range checks, each naming the parameter (the CLI maps it to its flag)."""
+    problems = []
+    if epochs < 1:
+        problems.append(("epochs", f"expected an integer >= 1, got {epochs}"))
+    if batch_size < 1:
+        problems.append(("batch_size", f"expected an integer >= 1, got {batch_size}"))
+    if window is not None and window < 1:
+        problems.append(("window", f"expected an integer >= 1 or None, got {window}"))
+    if patience is not None and patience < 1:
+        problems.append(("patience", f"expected an integer >= 1, got {patience}"))
+    for name, value in (("lr", lr), ("dt", dt)):
+        if not (math.isfinite(value) and value > 0):
+            problems.append((name, f"expected a positive number, got {value}"))
+    if clip is not None and not (math.isfinite(clip) and clip > 0):
+        problems.append(("clip", f"expected a positive number or None, got {clip}"))
+    if val_split is not None and not 0 < val_split < 1:
+        problems.append(("val_split", f"expected a share between 0 and 1, got {val_split}"))
+    if problems:
+        name, problem = problems[0]
+        raise VeloraError(f"{name}: {problem}", parameter=name)
+
+
+def stored_spec(spec: Spec, inputs: Sequence[str], targets: Sequence[str]) -> Spec:
+    """The spec a trained checkpoint stores: with the input and target column names the network
+    was trained on, when they are valid spec names (so that ``velora run`` finds the columns by
+    itself); else the spec as it was."""
+    named = replace(spec, inputs=tuple(inputs), outputs=tuple(targets))
+    try:
+        parse_spec(dump_spec(named))
+    except SpecError:
+        return spec
+    return named
+
+
+def plan_training(
+    model: str | Path,
+    data: str | Path,
+    *,
+    targets: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+    sequence_column: str | None = None,
+    time_column: str | None = None,
+    dt: float = 1.0,
+    val: str | Path | None = None,
+    val_split: float | None = None,
+    seed: int | None = None,
+    resume: str | Path | None = None,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
+) -> TrainingPlan:
+    """Load the model and the data as ``train_csv`` does, without training.
+
+    Targets default to the spec's outputs and inputs to the spec's inputs (else every column but
+    the sequence, time and target columns). ``val_split`` holds out that share of whole
+    sequences, chosen by the seed; ``seed`` defaults as in ``fit``.
+    """
+    if val is not None and val_split is not None:
+        raise VeloraError("give validation data or a validation split, not both",
+                          parameter="val_split")  # fmt: skip
+    network, spec = load_model(model, max_memory=max_memory)
+    if targets is None:
+        if not spec.outputs:
+            raise VeloraError(f"{model}: the spec names no outputs; name the target columns",
+                              parameter="targets")  # fmt: skip
+        targets = list(spec.outputs)
+    targets = list(targets)
+    if len(targets) != network.out_features:
+        raise VeloraError(
+            f"{len(targets)} target column(s) ({', '.join(targets)}) but the network has "
+            f"{network.out_features} output(s)",
+            parameter="targets",
+        )
+    if columns is None and spec.inputs:
+        columns = list(spec.inputs)
+    state = load_train_state(resume, network) if resume is not None else None
+    if seed is None:
+        seed = state.seed if state is not None else resolve_seed(network)
+    read = {
+        "targets": targets,
+        "columns": columns,
+        "sequence_column": sequence_column,
+        "time_column": time_column,
+        "n_inputs": network.in_features,
+        "dt": dt,
+    }
+    train_data, inputs = read_sequences(data, **read)
+    val_data = None
+    if val is not None:
+        val_data, _ = read_sequences(val, **{**read, "columns": inputs})
+    elif val_split is not None:
+        if len(train_data) < 2:
+            raise VeloraError(
+                f"{data}: a validation split needs at least 2 sequences, found "
+                f"{len(train_data)} (name the sequence column, or give validation data)",
+                parameter="val_split",
+            )
+        train_data, val_data = split_by_sequence(train_data, val_split, seed=seed)
+    return TrainingPlan(
+        network=network,
+        spec=stored_spec(spec, inputs, targets),
+        train_data=train_data,
+        val_data=val_data,
+        inputs=list(inputs),
+        targets=targets,
+        seed=seed,
+        resume_state=state,
+    )
+
+
+def train_csv(
+    model: str | Path,
+    data: str | Path,
+    output: str | Path,
+    *,
+    targets: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+    sequence_column: str | None = None,
+    time_column: str | None = None,
+    dt: float = 1.0,
+    val: str | Path | None = None,
+    val_split: float | None = None,
+    epochs: int = DEFAULT_EPOCHS,
+    lr: float = DEFAULT_LR,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    window: int | None = DEFAULT_WINDOW,
+    loss: LossName = DEFAULT_LOSS,
+    clip_grad: float | None = DEFAULT_CLIP,
+    patience: int | None = None,
+    seed: int | None = None,
+    resume: str | Path | None = None,
+    plot_loss: str | Path | None = None,
+    force: bool = False,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
+    on_start: Callable[[TrainingPlan], None] | None = None,
+    callback: Callable[[FitProgress], None] | None = None,
+) -> TrainingRun:
+    """Fit the network of ``model`` (a spec or a checkpoint) to the target columns of the CSV
+    file ``data`` and save the best epoch as a checkpoint at ``output`` (see ``velora train``).
+
+    Defaults are those of ``plan_training`` and ``fit``. ``on_start(plan)`` is called once the
+    data is read, before the first epoch; ``callback`` as for ``fit``. Ctrl-C ends the run
+    cleanly: the best epoch so far is written, or nothing when no epoch ended
+    (``TrainingRun.wrote``). ``plot_loss`` also writes the loss curves (png, svg or pdf).
+    """
+    if loss not in LOSSES:
+        raise VeloraError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}",
+                          parameter="loss")  # fmt: skip
+    _check_options(epochs, batch_size, window, lr, clip_grad, patience, dt, val_split)
+    output = check_writable(output, force=force)
+    plot = None
+    if plot_loss is not None:
+        plot_format(plot_loss)
+        plot = check_writable(plot_loss, force=force)
+        if plot.resolve() == output.resolve():
+            raise VeloraError(f"{plot}: the loss plot and the checkpoint are the same file")
+    plan = plan_training(
+        model,
+        data,
+        targets=targets,
+        columns=columns,
+        sequence_column=sequence_column,
+        time_column=time_column,
+        dt=dt,
+        val=val,
+        val_split=val_split,
+        seed=seed,
+        resume=resume,
+        max_memory=max_memory,
+    )
+    if on_start is not None:
+        on_start(plan)
+    result = fit(
+        plan.network,
+        plan.train_data,
+        plan.val_data,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        window=window,
+        loss=loss,
+        clip_grad=clip_grad,
+        patience=patience,
+        seed=plan.seed,
+        callback=callback,
+        resume_state=plan.resume_state,
+    )
+    start_epoch = plan.resume_state.epoch if plan.resume_state is not None else 0
+    if result.interrupted and result.epochs_run == start_epoch:
+        return TrainingRun(plan, result, None, None)
+    save_trained(plan.network, output, result, plan.spec, force=force)
+    if plot is not None:
+        from velora.viz.loss import save_loss_plot
+
+        save_loss_plot(result, plot, force=force, loss=loss, title=f"velora train: {output.name}")
+    return TrainingRun(plan, result, output, plot)
