@@ -22,7 +22,7 @@ from velora.files.export import StepModule, export_model, run_onnx
 from velora.files.loading import load_model
 from velora_cli.main import main_exit_code
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "pendulum.yaml"
 
 

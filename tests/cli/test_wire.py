@@ -15,7 +15,7 @@ from velora.spec import parse_spec, schema_markdown
 from velora.viz.stats import network_stats
 from velora_cli.main import main_exit_code
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "pendulum.yaml"
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 

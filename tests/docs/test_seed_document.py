@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-GUIDE = Path(__file__).resolve().parents[1] / "docs" / "building-liquid-networks.md"
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "building-liquid-networks.md"
 BLOCKS = re.findall(r"```python[^\n]*\n(.*?)```", GUIDE.read_text(encoding="utf-8"), re.S)
 
 

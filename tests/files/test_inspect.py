@@ -18,7 +18,7 @@ from velora.models import LiquidNCPNetwork
 from velora.spec import load_spec
 from velora_cli.main import app, main_exit_code
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "pendulum.yaml"
 
 

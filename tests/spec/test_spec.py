@@ -25,7 +25,7 @@ from velora.spec import (
     starter_spec,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "pendulum.yaml"
 
 VALID = """\
