@@ -20,7 +20,6 @@ HINTS = {
     "allow_nan": "use --allow-nan",
     "max_memory": "raise it with --max-memory",
     "columns": "choose them with --columns",
-    "targets": "give --targets",
 }
 
 
@@ -31,8 +30,10 @@ def error_line(exc: VeloraError) -> str:
     parameter = getattr(exc, "parameter", None)
     if parameter is None:
         return message
-    hint = HINTS.get(parameter, f"see --{parameter.replace('_', '-')}")
-    return f"{message} ({hint})"
+    flag = "--" + parameter.replace("_", "-")
+    if message.startswith(f"{parameter}: "):  # the value of that argument itself is bad
+        return flag + message[len(parameter) :]
+    return f"{message} ({HINTS.get(parameter, f'see {flag}')})"
 
 
 app = typer.Typer(
