@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from velora.models import LiquidNCPNetwork
-from velora.spec import parse_spec, schema_markdown
+from velora.spec import parse_spec
 from velora.viz.stats import network_stats
 from velora_cli.main import main_exit_code
 
@@ -339,18 +339,8 @@ def test_plot_errors_exit_2_and_write_nothing(tmp_path: Path, capsys) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.png"]
 
 
-def test_readme_shows_the_commands_and_the_picture() -> None:
-    assert schema_markdown() in README
-    for command in ("velora init", "velora validate", "velora wire"):
-        assert command in README
-    assert "](docs/wiring.png)" in README
-    assert (ROOT / "docs" / "wiring.png").read_bytes().startswith(b"\x89PNG")
-    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert "velora wire examples/pendulum.yaml --plot" in makefile
-
-
 def test_wire_reads_a_checkpoint_like_its_spec(tmp_path: Path, capsys) -> None:
-    checkpoint = pytest.importorskip("velora.checkpoint")
+    from velora.files import checkpoint
     from velora.files.loading import load_model
 
     network, spec = load_model(EXAMPLE)

@@ -1,4 +1,5 @@
-"""The README's Python examples and its command walk-through run as written, top to bottom."""
+"""The README's Python examples and its command walk-through run as written, top to bottom;
+it shows the spec schema, the commands and the wiring picture."""
 
 import re
 import shlex
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from velora.spec import schema_markdown
 from velora_cli.main import main_exit_code
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,3 +47,13 @@ def test_readme_walk_through_runs_top_to_bottom(tmp_path, monkeypatch, capsys) -
         code = main_exit_code(args)
         assert code == 0, f"velora {shlex.join(args)}: {capsys.readouterr().err}"
     assert Path("episodes.csv").read_text().startswith("episode,t,torque\nswing1,0,")
+
+
+def test_readme_shows_the_commands_and_the_picture() -> None:
+    assert schema_markdown() in README
+    for command in ("velora init", "velora validate", "velora wire"):
+        assert command in README
+    assert "](docs/wiring.png)" in README
+    assert (ROOT / "docs" / "wiring.png").read_bytes().startswith(b"\x89PNG")
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "velora wire examples/pendulum.yaml --plot" in makefile

@@ -1,70 +1,23 @@
-"""`velora run` and velora.inference: outputs equal forward_sequence, chunking changes nothing,
-bad input fails cleanly with nothing written."""
+"""`velora run`: outputs equal forward_sequence, chunking changes nothing, bad input fails
+cleanly with nothing written.
+
+`spec` (a tiny spec file) and `net` (its network) are in tests/conftest.py.
+"""
 
 from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import TINY_SPEC, make_sequences, reference
 from velora.files.loading import load_model
 from velora.files.tables import read_table, write_csv
-from velora.inference import run_chunks, run_csv
 from velora_cli.main import main_exit_code
 
-SPEC = """\
-version: 1
-name: tiny
-seed: 3
-network:
-  in_features: 3
-  n_neurons: 8
-  out_features: 2
-  sparsity_level: 0.5
-"""
-
-NAMED_SPEC = SPEC.replace("name: tiny", "name: named") + "inputs: [p, q, r]\noutputs: [u, v]\n"
-
-
-@pytest.fixture
-def spec(tmp_path) -> Path:
-    path = tmp_path / "tiny.yaml"
-    path.write_text(SPEC)
-    return path
-
-
-@pytest.fixture
-def net(spec):
-    return load_model(spec)[0]
-
-
-def reference(net, x: np.ndarray, ts: np.ndarray | None = None, h0=None):
-    """forward_sequence on one sequence (batch of one)."""
-    with torch.inference_mode():
-        tt = None if ts is None else torch.from_numpy(np.float32(ts)[None])
-        h = None if h0 is None else torch.from_numpy(h0)
-        y, h_last = net.forward_sequence(torch.from_numpy(x)[None], h, tt)
-    return y[0].numpy(), h_last[0].numpy()
-
-
-def make_sequences(tmp_path: Path, lengths, *, seed=0, time=True) -> tuple[Path, dict]:
-    rng = np.random.default_rng(seed)
-    ids = np.repeat([f"run{i}" for i in range(len(lengths))], lengths)
-    n = len(ids)
-    x = rng.standard_normal((n, 3)).astype(np.float32)
-    t = np.round(np.cumsum(rng.uniform(0.05, 2.0, n)), 3)
-    names, cols = ["id"], [ids]
-    if time:
-        names.append("t")
-        cols.append(t)
-    names += ["a", "b", "c"]
-    cols += [x[:, 0], x[:, 1], x[:, 2]]
-    path = tmp_path / f"seq{seed}.csv"
-    write_csv(path, names, cols)
-    return path, {"ids": ids, "x": x, "t": t, "lengths": list(lengths)}
+NAMED_SPEC = TINY_SPEC.replace("name: tiny", "name: named") + "inputs: [p, q, r]\noutputs: [u, v]\n"
 
 
 def cli(*argv: str) -> int:
@@ -196,38 +149,6 @@ def test_chunking_invariance_cli(tmp_path, spec, extra) -> None:
         assert cli(*argv, "--chunk-bytes", chunk, *extra) == 0
         outs.append(out.read_bytes())
     assert all(o == outs[0] for o in outs[1:])
-
-
-def test_chunking_invariance_one_long_sequence(tmp_path, net) -> None:
-    rng = np.random.default_rng(9)
-    x = rng.standard_normal((2000, 3)).astype(np.float32)
-    t = np.cumsum(rng.uniform(0.1, 1.0, 2000))
-    data = tmp_path / "long.csv"
-    write_csv(data, ["t", "a", "b", "c"], [t, x[:, 0], x[:, 1], x[:, 2]])
-    ys = []
-    for block in (900, 5000, 1 << 24):
-        got: list = []
-        run_csv(net, data, None, time_column="t", block_bytes=block, on_result=got.append)
-        ys.append(np.concatenate([r.y for r in got]))
-    ts = np.concatenate([[1.0], np.diff(t)])
-    y, _ = reference(net, x, ts)
-    for got in ys:
-        assert np.array_equal(got, y)
-
-
-def test_run_chunks_library_api(tmp_path, net) -> None:
-    path, d = make_sequences(tmp_path, [4, 4, 9])
-    from velora.files.tables import CsvReader
-
-    reader = CsvReader(path, sequence_column="id", time_column="t", block_bytes=20)
-    results = list(run_chunks(net, reader))
-    y = np.concatenate([r.y for r in results])
-    whole = read_table(path, sequence_column="id", time_column="t")
-    lo = 0
-    for n in d["lengths"]:
-        ref, _ = reference(net, whole.x[lo : lo + n], whole.timespans[lo : lo + n])
-        assert np.array_equal(y[lo : lo + n], ref)
-        lo += n
 
 
 # -- bad input: message, exit code, nothing written -------------------------------------------
@@ -378,36 +299,3 @@ def test_property_cli_runs_or_fails_cleanly(tmp_path, spec, net, capsys, body, h
     bounds = np.append(table.starts, table.rows)
     for lo, hi in pairwise(bounds):
         assert np.array_equal(got[lo:hi], reference(net, table.x[lo:hi])[0])
-
-
-def test_plot_draws_outputs_and_recorded_columns(tmp_path) -> None:
-    """What the run plot draws: per sequence, the network's outputs and, dashed, the recorded
-    values of outputs the file also holds."""
-    from velora.files.tables import CsvReader
-    from velora.models import LiquidNCPNetwork
-    from velora.viz.run import RunPlot, recorded_outputs
-
-    rows = ["id,t,a,b,y1"]
-    rows += [f"s{k},{i},{i * 0.1},{k},{i * 0.01}" for k in range(2) for i in range(6)]
-    path = tmp_path / "rec.csv"
-    path.write_text("\n".join(rows) + "\n")
-    net = LiquidNCPNetwork(2, 6, 2, seed=0)
-    reader = CsvReader(path, columns=["a", "b"], sequence_column="id", time_column="t")
-    recorded = recorded_outputs(reader, ["y0", "y1"])
-    assert recorded == ["y1"]
-    reader = reader.with_targets(recorded)
-    plot = RunPlot(reader.columns, ["y0", "y1"], time_label="t", recorded_names=recorded)
-    outputs = []
-    with torch.inference_mode():
-        for result in run_chunks(net, reader):
-            plot.add(result)
-            outputs.append(result.y)
-    fig = plot.figure()
-    out_axes = fig.axes[1::2]
-    assert len(out_axes) == 2
-    first = out_axes[0].get_lines()
-    assert [line.get_label() for line in first] == ["y0", "y1", "y1 (recorded)"]
-    assert list(first[0].get_xdata()) == list(range(6))
-    assert list(first[1].get_ydata()) == list(outputs[0][:6, 1])
-    assert first[2].get_linestyle() == "--"
-    assert list(first[2].get_ydata()) == [np.float32(i * 0.01) for i in range(6)]
