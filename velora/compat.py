@@ -11,6 +11,7 @@ import importlib.abc
 import importlib.machinery
 import sys
 import types
+from collections.abc import Sequence
 
 MOVED = {
     "velora.checkpoint": "velora.files.checkpoint",
@@ -43,11 +44,18 @@ class _Alias(importlib.abc.Loader):
         module.__doc__ = f"Old name of {self.target}, kept for compatibility."
         module.__getattr__ = lambda name: getattr(target, name)  # type: ignore[method-assign]
         module.__dir__ = lambda: dir(target)  # type: ignore[method-assign]
-        module.__all__ = [n for n in getattr(target, "__all__", dir(target)) if n[:1] != "_"]
+        module.__all__ = [  # type: ignore[attr-defined]
+            n for n in getattr(target, "__all__", dir(target)) if n[:1] != "_"
+        ]
 
 
 class _Finder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname, path=None, target=None):  # type: ignore[no-untyped-def]
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
         new = MOVED.get(fullname)
         if new is None:
             return None

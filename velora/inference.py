@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import numpy as np
 import torch
@@ -297,7 +297,7 @@ def run_csv(
     start = time.perf_counter()
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    path_out = None if output is None or hasattr(output, "write") else Path(output)  # type: ignore[arg-type]
+    path_out = None if output is None or hasattr(output, "write") else Path(output)
     plot_path = None if plot is None else Path(plot)
     if path_out is not None:
         check_writable(path_out, force=force)
@@ -350,7 +350,7 @@ def run_csv(
         hidden=hidden,
     )
     with contextlib.ExitStack() as stack:
-        handle = output
+        handle: IO[bytes] | str | Path | None = output
         if path_out is not None:
             handle = stack.enter_context(atomic_write(path_out, force=force))
         writer = CsvWriter(handle, names) if handle is not None else None  # type: ignore[arg-type]

@@ -193,7 +193,7 @@ def verify(checkpoint: Checkpoint) -> Verification:
     masks_ok = True
     n_checked = 0
     n_outside = 0
-    for cell, (_, mask) in zip(model.layers.values(), masks.items(), strict=True):
+    for cell, (_, mask) in zip(model.cells(), masks.items(), strict=True):
         n_in, n_hidden = mask.shape
         expected = _input_mask(mask).to(cell.sparsity_mask.device)
         masks_ok &= bool(torch.equal(cell.sparsity_mask, expected))
@@ -231,7 +231,7 @@ def _inert(model: LiquidNCPNetwork) -> bool:
     probe.load_state_dict(model.state_dict())
     with torch.no_grad():
         masks = model.wiring.masks
-        for cell, (_, mask) in zip(probe.layers.values(), masks.items(), strict=True):
+        for cell, (_, mask) in zip(probe.cells(), masks.items(), strict=True):
             outside = _input_mask(mask).to(device) == 0
             for head in cell.heads():
                 noise = torch.randn(head.weight.shape, generator=generator).to(device) * 1e3
@@ -248,7 +248,7 @@ def summary(checkpoint: Checkpoint, verification: Verification | None = None) ->
     meta = checkpoint.metadata
     counts = model.wiring.counts
     layers = []
-    for cell, (name, mask) in zip(model.layers.values(), model.wiring.masks.items(), strict=True):
+    for cell, (name, mask) in zip(model.cells(), model.wiring.masks.items(), strict=True):
         live = int(cell.sparsity_mask.count_nonzero())
         n_heads = len(cell.heads())
         layers.append(

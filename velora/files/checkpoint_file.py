@@ -88,7 +88,7 @@ def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
         code = _DTYPE_CODES.get(tensor.dtype, str(tensor.dtype))
         shape = ",".join(str(s) for s in tensor.shape)
         digest.update(f"{name}\0{code}\0{shape}\0".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
     return digest.hexdigest()
 
 

@@ -59,7 +59,7 @@ class StepModule(nn.Module):
         super().__init__()
         self.sizes = [int(n) for n in model.out_sizes]
         with torch.no_grad():
-            for i, cell in enumerate(model.layers.values()):
+            for i, cell in enumerate(model.cells()):
                 weight, bias = cell.fused()
                 self.register_buffer(f"weight{i}", weight.detach().cpu().clone())
                 self.register_buffer(f"bias{i}", bias.detach().cpu().clone())
@@ -175,6 +175,7 @@ def onnx_bytes(model: LiquidNCPNetwork, *, timespans: bool = False) -> bytes:
             opset_version=ONNX_OPSET,
             verbose=False,
         )
+    assert program is not None  # dynamo=True always returns an ONNXProgram
     return program.model_proto.SerializeToString()
 
 
@@ -226,8 +227,9 @@ def export_model(
     fmt = format_for(path, fmt)
     if timespans and fmt == "safetensors":
         raise VeloraError(
-            "--timespans applies to the pt2 and onnx step graphs; a checkpoint keeps the whole "
-            "network, which takes elapsed times anyway"
+            "timespans: applies to the pt2 and onnx step graphs; a checkpoint keeps the whole "
+            "network, which takes elapsed times anyway",
+            parameter="timespans",
         )
     inputs = random_inputs(model, timespans=timespans)
     x, h = inputs[:2]

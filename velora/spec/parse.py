@@ -194,6 +194,7 @@ def _check_float(f: Field, value: Any, source: str, lines: _Lines) -> float:
             source, f"expected {f.expected()}, got {_describe(value)}", key=f.path, line=line
         )
     number = float(value)
+    assert f.minimum is not None and f.maximum is not None  # float fields have both bounds
     if math.isnan(number) or not f.minimum <= number <= f.maximum:
         raise spec_error(
             source, f"expected {f.expected()}, got {_describe(value)}", key=f.path, line=line

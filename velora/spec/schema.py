@@ -7,6 +7,7 @@ from ``FIELDS``. The sizes follow the rules of ``velora.wiring``; nothing here i
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ def input_names(names: tuple[str, ...] | list[str] | None, count: int) -> list[s
     return list(names) if names else default_names("x", count)
 
 
-def output_names(names: tuple[str, ...] | list[str] | None, count: int) -> list[str]:
+def output_names(names: Sequence[str] | None, count: int) -> list[str]:
     """Output names: ``names`` if given, else y0, y1, ..."""
     return list(names) if names else default_names("y", count)
 

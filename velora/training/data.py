@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,22 +61,22 @@ class SequenceData:
             raise ValueError("xs, ys and timespans must hold the same number of sequences")
         if not xs:
             raise ValueError("no sequences given")
-        xs = [torch.as_tensor(a, dtype=torch.float32) for a in xs]
-        ys = [torch.as_tensor(a, dtype=torch.float32) for a in ys]
-        lengths = torch.tensor([len(a) for a in xs], dtype=torch.int64)
-        for i, (a, b) in enumerate(zip(xs, ys, strict=True)):
+        x_list = [torch.as_tensor(a, dtype=torch.float32) for a in xs]
+        y_list = [torch.as_tensor(a, dtype=torch.float32) for a in ys]
+        lengths = torch.tensor([len(a) for a in x_list], dtype=torch.int64)
+        for i, (a, b) in enumerate(zip(x_list, y_list, strict=True)):
             if a.dim() != 2 or b.dim() != 2 or len(a) != len(b):
                 raise ValueError(
                     f"sequence {i}: x must be (T, F) and y (T, O) with equal T, got "
                     f"{tuple(a.shape)} and {tuple(b.shape)}"
                 )
-        n, t = len(xs), int(lengths.max())
-        x = torch.zeros(n, t, xs[0].shape[1])
-        y = torch.zeros(n, t, ys[0].shape[1])
+        n, t = len(x_list), int(lengths.max())
+        x = torch.zeros(n, t, x_list[0].shape[1])
+        y = torch.zeros(n, t, y_list[0].shape[1])
         ts = torch.ones(n, t)
         for i, length in enumerate(lengths.tolist()):
-            x[i, :length] = xs[i]
-            y[i, :length] = ys[i]
+            x[i, :length] = x_list[i]
+            y[i, :length] = y_list[i]
             if timespans is not None:
                 ts[i, :length] = torch.as_tensor(timespans[i], dtype=torch.float32)
         return cls(x, y, ts, lengths)
@@ -140,7 +141,7 @@ def read_sequences(
     """
     if not targets:
         raise ValueError("no target columns given")
-    options = {
+    options: dict[str, Any] = {
         "columns": columns,
         "sequence_column": sequence_column,
         "time_column": time_column,
@@ -152,6 +153,7 @@ def read_sequences(
     table = read_table(path, **options)
     bounds = [*table.starts.tolist(), table.rows]
     pieces = list(pairwise(bounds))
+    assert table.targets is not None  # target columns were asked for
     xs = [table.x[a:b].copy() for a, b in pieces]
     ys = [table.targets[a:b].copy() for a, b in pieces]
     ts = [table.timespans[a:b].copy() for a, b in pieces]

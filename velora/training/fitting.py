@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import nn
@@ -34,6 +34,9 @@ from velora.training.defaults import (
     LOSSES,
     LossName,
 )
+
+if TYPE_CHECKING:
+    from velora.models import LiquidNCPNetwork
 
 
 @dataclass
@@ -101,7 +104,9 @@ def elementwise_loss(name: str, pred: torch.Tensor, target: torch.Tensor) -> tor
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: SequenceData, *, loss: str = "mse", batch_size: int = 256):
+def evaluate(
+    model: LiquidNCPNetwork, data: SequenceData, *, loss: str = "mse", batch_size: int = 256
+):
     """Mean loss over every real (sequence, step, output) entry, from zero states."""
     total, count = 0.0, 0
     for start in range(0, len(data), batch_size):
@@ -119,7 +124,7 @@ def _snapshot(module_or_dict) -> dict:
 
 
 def fit(
-    model: nn.Module,
+    model: LiquidNCPNetwork,
     train_data: SequenceData,
     val_data: SequenceData | None = None,
     *,
@@ -292,12 +297,12 @@ def resolve_seed(model: nn.Module, resume_state: TrainState | None = None) -> in
     return 0 if seed is None else int(seed)
 
 
-def _step_function(model: nn.Module, batch: int, compiled: bool | None) -> Callable:
+def _step_function(model: LiquidNCPNetwork, batch: int, compiled: bool | None) -> Callable:
     """The differentiable sequence function for a batch: compiled loop or PyTorch loop."""
     on_cpu = next(model.parameters()).device.type == "cpu"
     if compiled is None:
         compiled = on_cpu and model.prefers_compiled(batch)
-    backend = "compiled" if compiled and on_cpu else "torch"
+    backend: Literal["compiled", "torch"] = "compiled" if compiled and on_cpu else "torch"
     return lambda x, h, ts: model.forward_sequence(x, h, ts, backend=backend)
 
 

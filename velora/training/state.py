@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -13,6 +14,9 @@ from velora.errors import CheckpointError
 from velora.files import checkpoint
 from velora.spec import Spec
 from velora.training.fitting import FitResult, TrainState
+
+if TYPE_CHECKING:
+    from velora.models import LiquidNCPNetwork
 
 STATE_PREFIX = "train."
 OPTIM_PREFIX = "optim."
@@ -80,10 +84,10 @@ def state_from_tensors(
     optim_state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith(OPTIM_PREFIX):
-            index, _, field_name = key[len(OPTIM_PREFIX) :].partition(".")
-            if not index.isdigit() or int(index) >= len(names) or not field_name:
+            digits, _, field_name = key[len(OPTIM_PREFIX) :].partition(".")
+            if not digits.isdigit() or int(digits) >= len(names) or not field_name:
                 raise ValueError(f"unexpected tensor {key!r}")
-            optim_state.setdefault(int(index), {})[field_name] = value.clone()
+            optim_state.setdefault(int(digits), {})[field_name] = value.clone()
     params = dict(model.named_parameters())
     for index, values in optim_state.items():
         shape = params[names[index]].shape
@@ -111,7 +115,7 @@ def state_from_tensors(
 
 
 def save_trained(
-    model: nn.Module,
+    model: LiquidNCPNetwork,
     path: str | Path,
     result: FitResult,
     spec: Spec | None = None,
@@ -123,7 +127,7 @@ def save_trained(
     return checkpoint.save(model, path, spec, extra=state_to_tensors(result.state), force=force)
 
 
-def load_train_state(path: str | Path, model: nn.Module) -> TrainState:
+def load_train_state(path: str | Path, model: LiquidNCPNetwork) -> TrainState:
     """The training state saved by ``save_trained`` in ``path``, checked against ``model``.
 
     The checkpoint's wiring must equal the model's (same spec); anything else raises

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from velora.errors import SpecError, VeloraError
 from velora.files.atomic import check_writable
@@ -140,7 +141,7 @@ def plan_training(
     state = load_train_state(resume, network) if resume is not None else None
     if seed is None:
         seed = state.seed if state is not None else resolve_seed(network)
-    read = {
+    read: dict[str, Any] = {
         "targets": targets,
         "columns": columns,
         "sequence_column": sequence_column,

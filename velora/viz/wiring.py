@@ -105,7 +105,14 @@ def _draw_circuit(ax, wiring, arrays, names, info: PlotInfo, height_in: float) -
         for sign, colour in ((1, EXCITATORY), (-1, INHIBITORY)):
             keep = signs == sign
             segments = np.stack([p0[keep], p1[keep]], axis=1)
-            lines = LineCollection(segments, colors=colour, linewidths=width, alpha=alpha, zorder=1)
+            # matplotlib's stubs ask for a sequence of lines; an (N, 2, 2) array is one too.
+            lines = LineCollection(
+                segments,  # type: ignore[arg-type]
+                colors=colour,
+                linewidths=width,
+                alpha=alpha,
+                zorder=1,
+            )
             lines.set_gid(f"edges:{name}:{'+' if sign > 0 else '-'}")
             ax.add_collection(lines)
         info.edges[name] = n_edges

@@ -43,6 +43,8 @@ class NCPLiquidCell(nn.Module):
     neuron. Every neuron also sees the whole hidden state of its layer (recurrent block).
     """
 
+    sparsity_mask: torch.Tensor  # a buffer (registered in __init__)
+
     def __init__(
         self,
         in_features: int,

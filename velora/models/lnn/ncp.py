@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -71,6 +71,10 @@ class LiquidNCPNetwork(nn.Module):
         self.layers = nn.ModuleDict(OrderedDict(zip(LAYER_NAMES, cells, strict=True)))
         self.out_sizes = [cell.n_hidden for cell in cells]
 
+    def cells(self) -> list[NCPLiquidCell]:
+        """The three cells (inter, command, motor) in order, typed as ``NCPLiquidCell``."""
+        return cast("list[NCPLiquidCell]", list(self.layers.values()))
+
     @property
     def total_params(self) -> int:
         """Number of trainable parameters, masked or not."""
@@ -80,7 +84,7 @@ class LiquidNCPNetwork(nn.Module):
     def active_params(self) -> int:
         """Parameters that the masks leave in effect (weights on synapses, plus every bias)."""
         total = 0
-        for cell in self.layers.values():
+        for cell in self.cells():
             live = int(cell.sparsity_mask.count_nonzero())
             total += len(cell.heads()) * (live + cell.n_hidden)
         return total
@@ -280,7 +284,7 @@ class LiquidNCPNetwork(nn.Module):
         """Whether the compiled loop beats PyTorch's BLAS for ``batch`` sequences: true unless
         the batch's matmul work per step is large (measured crossover, see
         benchmarks/bench_sequence.py)."""
-        macs = sum(c.sparsity_mask.numel() * 4 for c in self.layers.values())
+        macs = sum(c.sparsity_mask.numel() * 4 for c in self.cells())
         return batch * macs < COMPILED_MAX_MACS
 
     @property
@@ -310,7 +314,7 @@ class LiquidNCPNetwork(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Step loop in PyTorch (autograd, any device), neurons-major so that every slice of the
         pre-activations is contiguous: a^T = W z^T + b, (4n, batch)."""
-        cells = list(self.layers.values())
+        cells = self.cells()
         weights, biases = [], []
         for cell in cells:
             weight, bias = cell.fused()
@@ -341,7 +345,7 @@ class LiquidNCPNetwork(nn.Module):
 
     def _compiled_weights(self) -> list[np.ndarray]:
         """Transposed masked weights and biases for the kernel, rebuilt when the cells' change."""
-        fused = [cell.fused() for cell in self.layers.values()]
+        fused = [cell.fused() for cell in self.cells()]
         key = tuple(id(t) for pair in fused for t in pair)
         cached = getattr(self, "_kernel_cache", None)
         if cached is None or cached[0] != key:
@@ -362,7 +366,8 @@ class LiquidNCPNetwork(nn.Module):
         batch, steps, _ = x.shape
         shape = (batch, steps, self.n_units) if return_states else (0, 0, 0)
         states = np.empty(shape, dtype=np.float32)
-        y, h_last = run_sequence(
+        # mypy cannot tell the lengths of the two unpacked lists (6 weights, 3 sizes).
+        y, h_last = run_sequence(  # type: ignore[call-arg]
             np.ascontiguousarray(x.detach().numpy()),
             np.ascontiguousarray(ts.detach().numpy()),
             np.ascontiguousarray(h.detach().numpy()),
@@ -379,7 +384,7 @@ class LiquidNCPNetwork(nn.Module):
         one compiled call (``velora.kernels.backprop``)."""
         from velora.kernels.backprop import CompiledSequence
 
-        fused = []
-        for cell in self.layers.values():
+        fused: list[torch.Tensor] = []
+        for cell in self.cells():
             fused.extend(cell.fused())
         return CompiledSequence.apply(x, h, ts.contiguous(), *fused)
