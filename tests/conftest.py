@@ -3,7 +3,8 @@
 ``make test`` (and so CI) is deterministic: the default profile "ci" derandomizes every
 property test and replays nothing saved under ``.hypothesis/``, so each run tries the same
 examples. ``make fuzz`` (``HYPOTHESIS_PROFILE=fuzz``) explores at random with 20 times the
-examples, and saves the failures it finds so that the next fuzz run tries them first.
+examples (tests that set their own count scale it with ``tests.helpers.examples``), and saves
+the failures it finds so that the next fuzz run tries them first.
 """
 
 import os
@@ -25,29 +26,6 @@ except InvalidArgument:
     raise pytest.UsageError(
         f"HYPOTHESIS_PROFILE={PROFILE!r}: no such profile (use 'ci' or 'fuzz')"
     ) from None
-
-# A property test that sets its own max_examples overrides the profile's. It keeps its count
-# under "ci"; other profiles scale the count by their share of the "ci" one (fuzz: 2000 / 100,
-# so 20 times as many examples, as for the tests that take the profile's count).
-EXAMPLES_SCALE = settings.default.max_examples / settings.get_profile("ci").max_examples
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Scale the max_examples that property tests set in their own ``@settings``."""
-    if EXAMPLES_SCALE == 1:
-        return
-    for item in items:
-        test = getattr(item, "obj", None)
-        if not getattr(test, "is_hypothesis_test", False) or hasattr(test, "_examples_scaled"):
-            continue  # not a property test, or a parametrized one already done
-        # Hypothesis reads the test's settings from this attribute on every call.
-        own = getattr(test, "_hypothesis_internal_use_settings", None)
-        if own is None:
-            raise pytest.UsageError(f"{item.nodeid}: cannot scale max_examples (Hypothesis)")
-        test._examples_scaled = own.max_examples != settings.default.max_examples
-        if test._examples_scaled:  # the test's own count, not the profile's
-            scaled = max(1, round(own.max_examples * EXAMPLES_SCALE))
-            test._hypothesis_internal_use_settings = settings(own, max_examples=scaled)
 
 
 @pytest.fixture(autouse=True)

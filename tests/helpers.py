@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import safetensors.torch
 import torch
+from hypothesis import settings
 
 from velora.files import checkpoint
 from velora.files.loading import load_model
@@ -15,6 +16,13 @@ from velora.files.tables import write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "pendulum.yaml"
+CI_EXAMPLES = 100  # Hypothesis's default count, which the "ci" profile keeps
+
+
+def examples(count: int) -> int:
+    """A property test's own example count under ``make test``, scaled like the profile's count
+    under ``make fuzz`` (tests/conftest.py loads the profile before any test module)."""
+    return max(1, round(count * settings.default.max_examples / CI_EXAMPLES))
 
 
 # ---- checkpoints: the stored metadata, and every kind of bad file ----------------------------

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import TINY_SPEC, make_sequences, reference
+from tests.helpers import TINY_SPEC, examples, make_sequences, reference
 from velora.files.loading import load_model
 from velora.files.tables import read_table, write_csv
 from velora_cli.main import main_exit_code
@@ -270,7 +270,7 @@ ALPHABET = '0123456789.,-e\n"abcx '
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import examples
 from velora.errors import DataError
 from velora.files.tables import CsvReader, CsvWriter, read_table, write_csv
 
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -200,6 +201,114 @@ def test_batch_reading_skips_order_checks(tmp_path) -> None:
     assert table.sequence_values.to_pylist() == ["A", "B", "A"]
 
 
+# -- blank lines: nothing but spaces and tabs (and a final \r) is skipped like an empty line ----
+
+BLOCKS = [1, 3, 7, 1 << 20]
+BLANKS = [" ", "\t", "  \t ", " \r", "\t\r", ""]
+
+
+@pytest.mark.parametrize("blank", BLANKS)
+@pytest.mark.parametrize("block_bytes", BLOCKS)
+def test_blank_line_is_skipped_in_the_middle(tmp_path, blank, block_bytes) -> None:
+    path = write(tmp_path, f"a,b\n1,2\n{blank}\n3,4\n{blank}\n{blank}\n5,6\n")
+    table = read_table(path, block_bytes=block_bytes)
+    assert table.x.tolist() == [[1, 2], [3, 4], [5, 6]]
+    assert table.lines.tolist() == [2, 4, 7]
+
+
+@pytest.mark.parametrize("blank", [" ", "\t", "  \t ", ""])
+@pytest.mark.parametrize("end", ["", "\n", "\r\n", "\r"])
+@pytest.mark.parametrize("block_bytes", BLOCKS)
+def test_blank_last_line_is_skipped_with_or_without_a_final_newline(
+    tmp_path, blank, end, block_bytes
+) -> None:
+    # The example that used to read as one row without the final newline and fail with it.
+    path = write(tmp_path, f"a\n0\n{blank}{end}")
+    table = read_table(path, block_bytes=block_bytes)
+    assert table.x.tolist() == [[0]]
+    assert table.lines.tolist() == [2]
+
+
+@pytest.mark.parametrize("blank", BLANKS)
+@pytest.mark.parametrize("block_bytes", BLOCKS)
+def test_blank_first_data_line_is_skipped(tmp_path, blank, block_bytes) -> None:
+    path = write(tmp_path, f"t,a\n{blank}\n{blank}\n0,1\n1,2\n")
+    table = read_table(path, time_column="t", block_bytes=block_bytes)
+    assert table.x.tolist() == [[1], [2]]
+    assert table.lines.tolist() == [4, 5]
+
+
+@pytest.mark.parametrize("block_bytes", BLOCKS)
+def test_blank_lines_with_crlf_line_ends(tmp_path, block_bytes) -> None:
+    path = write(tmp_path, "a,b\r\n1,2\r\n \t\r\n\r\n\t\r\n3,4\r\n  \r\n")
+    table = read_table(path, block_bytes=block_bytes)
+    assert table.x.tolist() == [[1, 2], [3, 4]]
+    assert table.lines.tolist() == [2, 6]
+
+
+@pytest.mark.parametrize("body", [" ", "\t", " \n\t\n", "\n \r\n\t\t\n", "\r\n \r\n", "  \n\n\t\r"])
+@pytest.mark.parametrize("block_bytes", [1, 1 << 20])
+def test_only_blank_data_lines_mean_no_data_rows(tmp_path, body, block_bytes) -> None:
+    message = error_of(write(tmp_path, "a,b\n" + body), block_bytes=block_bytes)
+    assert message.endswith("line 1: a header row but no data rows")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a,b\n \n\t\n1,2\n  \n3\n", "line 6: 1 field(s) but the header has 2"),
+        ("a,b\n1,2\n\t\n \r\n3,x\n", "line 5, column 'b': 'x' is not a number"),
+        ("a,b\n1,2\n\t\n3,4,5\n", "line 4: 3 field(s) but the header has 2 (extra value"),
+        ("t,a\n0,1\n \n\n0,2\n", "line 5, column 't': time 0.0 does not increase"),
+        ("a\n1\n \n\t\nnan\n", "line 5, column 'a': NaN is not allowed"),
+        ("a,b\n1,2\n \n3,4\r5,6\n", "line 4: a carriage return inside the line"),
+        ("a,b\n1,2\n \n\t\n3,4\n\t\n1,\n \n", "line 7, column 'b': '' is not a number"),
+    ],
+)
+@pytest.mark.parametrize("block_bytes", BLOCKS)
+def test_line_numbers_count_blank_lines(tmp_path, text, expected, block_bytes) -> None:
+    options = {"time_column": "t"} if text.startswith("t,") else {}
+    assert expected in error_of(write(tmp_path, text), block_bytes=block_bytes, **options)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a\n1\n\x0c\n2\n", "line 3, column 'a': '\\x0c' is not a number"),
+        ("a\n1\n\x0c", "line 3, column 'a': '\\x0c' is not a number"),
+        ("a\n \x0b\n", "line 2, column 'a': ' \\x0b' is not a number"),
+        ("a,b\n1,2\n \r \n", "line 3"),
+        ("a,b\n1,2\n\r\r\n", "line 3: a carriage return inside the line"),
+        ("a\n1\n\r\r", "line 3: a carriage return inside the line"),
+    ],
+)
+@pytest.mark.parametrize("block_bytes", BLOCKS)
+def test_other_whitespace_is_not_blank(tmp_path, text, expected, block_bytes) -> None:
+    assert expected in error_of(write(tmp_path, text), block_bytes=block_bytes)
+
+
+@pytest.mark.parametrize("block_bytes", BLOCKS)
+def test_spaces_around_numbers_are_not_blank_lines(tmp_path, block_bytes) -> None:
+    path = write(tmp_path, "a,b\n 1 ,\t2\n  \n 3,4 \n")
+    table = read_table(path, block_bytes=block_bytes)
+    assert table.x.tolist() == [[1, 2], [3, 4]]
+    assert table.lines.tolist() == [2, 4]
+
+
+def test_blank_lines_far_into_a_big_block(tmp_path) -> None:
+    rows = ["a,b"] + [f"{i},{i * 0.5}" for i in range(20000)]
+    for k in range(3, 20000, 997):
+        rows[k] = " \t " if k % 2 else ""
+    path = write(tmp_path, "\n".join(rows) + "\n\t")
+    table = read_table(path)
+    kept = [k for k in range(1, 20001) if rows[k].strip(" \t")]
+    assert table.lines.tolist() == [k + 1 for k in kept]
+    assert table.x[:, 0].tolist() == [k - 1 for k in kept]
+    rows[15001] = "3,oops"
+    path = write(tmp_path, "\n".join(rows) + "\n")
+    assert "line 15002, column 'b': 'oops' is not a number" in error_of(path)
+
+
 # -- properties -------------------------------------------------------------------------------
 
 finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
@@ -231,6 +340,15 @@ def test_property_round_trip_any_chunking(tmp_path, data, block_bytes) -> None:
 ALPHABET = '0123456789.,-+e\n\r"ab x\t'
 
 
+def chunks_or_none(path: Path, **options) -> list | None:
+    """The chunks of a file, or None when reading stops with a clean one-line error."""
+    try:
+        return list(CsvReader(path, **options))
+    except DataError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(str(path))
+        return None
+
+
 @SETTINGS
 @given(
     header=st.sampled_from(["a,b\n", "a,b,c\n", "", "a\n", "t,a\n"]),
@@ -238,20 +356,50 @@ ALPHABET = '0123456789.,-+e\n\r"ab x\t'
     block_bytes=st.integers(1, 64),
     time=st.booleans(),
 )
+# A blank line was skipped at the end of a block without a final newline, an error elsewhere.
+@example(header="a\n", body="0\n\t", block_bytes=1, time=False)
+@example(header="a\n", body="0\n\t\n", block_bytes=1, time=False)
+@example(header="a,b\n", body="1,2\n  \n3,4\n", block_bytes=3, time=False)
 def test_property_random_text_reads_or_fails_cleanly(tmp_path, header, body, block_bytes, time):
     path = write(tmp_path, header + body, "r.csv")
-    options = {"block_bytes": block_bytes}
-    if time and header.startswith("t,"):
-        options["time_column"] = "t"
-    try:
-        chunks = list(CsvReader(path, **options))
-    except DataError as exc:
-        assert "\n" not in str(exc) and str(exc).startswith(str(path))
+    options = {"time_column": "t"} if time and header.startswith("t,") else {}
+    chunks = chunks_or_none(path, block_bytes=block_bytes, **options)
+    # The block size changes nothing: one block reads the same rows, or fails too.
+    whole = chunks_or_none(path, block_bytes=1 << 20, **options)
+    assert (chunks is None) == (whole is None)
+    if chunks is None:
         return
-    # Success: every non-empty line is one row of numbers, in order.
+    # Success: every line that is neither empty nor blank (spaces and tabs, perhaps a final
+    # carriage return) is one row of numbers, in order.
     lines = (header + body).split("\n")[1:]
-    expected = [i + 2 for i, ln in enumerate(lines) if ln.removesuffix("\r") != ""]
-    got = [int(v) for c in chunks for v in c.lines]
-    assert got == expected
-    for c in chunks:
-        assert c.x.dtype == np.float32 and np.isfinite(c.x).all()
+    expected = [i + 2 for i, ln in enumerate(lines) if ln.removesuffix("\r").strip(" \t")]
+    for got in (chunks, whole):
+        assert [int(v) for c in got for v in c.lines] == expected
+        for c in got:
+            assert c.x.dtype == np.float32 and np.isfinite(c.x).all()
+    x = np.concatenate([c.x for c in chunks])
+    assert x.tobytes() == np.concatenate([c.x for c in whole]).tobytes()
+
+
+@SETTINGS
+@given(
+    lines=st.lists(
+        st.one_of(st.tuples(finite32, finite32), st.text(alphabet=" \t", max_size=3)),
+        min_size=1,
+        max_size=30,
+    ),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    end=st.sampled_from(["", "\n", "\r\n", "\r"]),
+    block_bytes=st.integers(1, 64),
+)
+def test_property_blank_lines_are_skipped_anywhere(tmp_path, lines, newline, end, block_bytes):
+    cells = [line if isinstance(line, str) else f"{line[0]!r},{line[1]!r}" for line in lines]
+    path = write(tmp_path, newline.join(["a,b", *cells]) + end, "b.csv")
+    rows = [(i + 2, line) for i, line in enumerate(lines) if not isinstance(line, str)]
+    if not rows:
+        assert error_of(path, block_bytes=block_bytes).endswith("a header row but no data rows")
+        return
+    table = read_table(path, block_bytes=block_bytes)
+    assert table.lines.tolist() == [n for n, _ in rows]
+    x = np.float32([line for _, line in rows])
+    assert table.x.view(np.uint32).tolist() == x.view(np.uint32).tolist()

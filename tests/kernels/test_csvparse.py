@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import examples
 from velora.errors import DataError
 from velora.files.tables import CsvReader
 from velora.kernels.csvparse import count_newlines, parse_plain
@@ -48,7 +49,7 @@ finite_float32 = (
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(cells=st.lists(st.tuples(finite_float32, st.sampled_from(FORMATS)), min_size=2, max_size=40))
 def test_accepted_values_equal_pyarrow_bit_for_bit(cells) -> None:
     n_cols = 2
@@ -92,6 +93,9 @@ def test_accepts_plain_forms(cell: str, value: float) -> None:
         "e5,1",
         "-,1",
         "abc,1",
+        "",  # empty and blank lines: the slow path skips them
+        " ",
+        "\t ",
     ],
 )
 def test_declines_what_is_not_plain(line: str) -> None:
@@ -126,7 +130,9 @@ def read_all(path, fast_path: bool, monkeypatch) -> object:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(rows=st.lists(st.lists(CELL, min_size=2, max_size=2), min_size=1, max_size=12))
 def test_reader_gives_the_same_result_with_and_without_the_fast_path(
@@ -139,3 +145,47 @@ def test_reader_gives_the_same_result_with_and_without_the_fast_path(
         body.write(",".join(row) + "\n")
     path.write_text(body.getvalue())
     assert read_all(path, True, monkeypatch) == read_all(path, False, monkeypatch)
+
+
+LINE = st.one_of(
+    st.lists(CELL, min_size=2, max_size=2).map(",".join),
+    st.tuples(st.text(alphabet=" \t", max_size=3), st.sampled_from(["", "\r"])).map("".join),
+)
+
+
+@settings(
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(lines=st.lists(LINE, min_size=1, max_size=12), end=st.sampled_from(["", "\n"]))
+def test_blank_lines_read_the_same_with_and_without_the_fast_path(
+    lines, end, tmp_path_factory, monkeypatch
+) -> None:
+    path = tmp_path_factory.mktemp("csv") / "in.csv"
+    path.write_text("a,b\n" + "\n".join(lines) + end, newline="")
+    assert read_all(path, True, monkeypatch) == read_all(path, False, monkeypatch)
+
+
+def test_blank_lines_do_not_change_the_values(tmp_path, monkeypatch) -> None:
+    values = np.random.default_rng(2).standard_normal((20000, 2)).astype(np.float32)
+    rows = [f"{a:.9g},{b:.9g}" for a, b in values.tolist()]
+    plain, blank = tmp_path / "plain.csv", tmp_path / "blank.csv"
+    plain.write_text("a,b\n" + "\n".join(rows) + "\n")
+    for k in range(100, len(rows), 1000):
+        rows[k] += "\n \t"
+    blank.write_text("a,b\n" + "\n".join(rows) + "\n  ")
+    fast_path = []
+    parse_plain = CsvReader._parse_plain
+
+    def spy(self, *args):
+        parsed = parse_plain(self, *args)
+        fast_path.append(parsed is not None)
+        return parsed
+
+    monkeypatch.setattr(CsvReader, "_parse_plain", spy)
+    for path, compiled in ((plain, True), (blank, False)):
+        fast_path.clear()
+        x = np.concatenate([c.x for c in CsvReader(path)])
+        assert fast_path == [compiled]  # one block: the compiled parser, or pyarrow
+        assert x.view(np.uint32).tolist() == values.view(np.uint32).tolist()

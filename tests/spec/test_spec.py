@@ -9,6 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import examples
 from velora.errors import SpecError
 from velora.models import build_network
 from velora.spec import (
@@ -404,13 +405,13 @@ def _loads_or_spec_error(text: str) -> None:
     assert parse_spec(dump_spec(spec)).network == spec.network
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents)
 def test_random_documents(doc) -> None:
     _loads_or_spec_error(yaml.safe_dump(doc))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     st.dictionaries(
         st.sampled_from(["version", "name", "seed", "inputs", "outputs", "network"]), scalars
@@ -424,7 +425,7 @@ def test_near_valid_documents(top, net) -> None:
     _loads_or_spec_error(yaml.safe_dump({"version": 1, **top, "network": net}))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(
         st.tuples(
@@ -449,7 +450,7 @@ def test_mutated_documents(edits) -> None:
     _loads_or_spec_error(text)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.text(max_size=200))
 def test_arbitrary_text(text) -> None:
     _loads_or_spec_error(text)

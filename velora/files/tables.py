@@ -5,7 +5,9 @@ of whole lines, parses each with pyarrow's multi-threaded CSV parser straight to
 (correctly rounded), and yields ``Chunk`` objects of bounded size. Every problem raises one
 ``DataError`` line naming the file, the line number (the header is line 1) and the column. When
 the fast parser rejects a block, a slow path narrows the block down to the first bad line and
-cell, so the positions are exact at full speed.
+cell, so the positions are exact at full speed. Empty lines, and blank lines holding nothing but
+spaces and tabs (and a final carriage return), are skipped wherever they stand; they still count
+as lines for the line numbers.
 
 Sequences: with a sequence column, rows with the same id form one sequence; a sequence must be
 contiguous. Chunks end on a sequence boundary unless one sequence is longer than a chunk, in
@@ -22,11 +24,12 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -40,6 +43,11 @@ from velora.kernels.csvparse import count_newlines, parse_plain
 DEFAULT_BLOCK_BYTES = 2 << 20  # about 50,000 rows of four numbers: bounded memory
 _BOM = b"\xef\xbb\xbf"
 _MAX_HEADER_BYTES = 1 << 20
+# A blank line after a line break: spaces and tabs only, perhaps ending in a carriage return.
+_BLANK_LINE = re.compile(rb"\n[ \t]+\r?(?=\n|\Z)")
+_FIRST_BLANK = re.compile(rb"[ \t]+\r?(?:\n|\Z)")  # the same for a block's first line
+# In a stretch of spaces, tabs and line breaks: a carriage return that does not end its line.
+_STRAY_CR = re.compile(rb"\r[^\n]")
 
 
 @dataclass
@@ -252,14 +260,22 @@ class CsvReader:
         return names, end + 1
 
     def _check_has_rows(self) -> None:
+        """Fail unless some data line is neither empty nor blank: that line is a row, or the
+        reading stops on it with its own error."""
         with self._open() as handle:
             handle.seek(self._data_offset)
+            last = b""
             while True:
                 piece = handle.read(1 << 16)
                 if not piece:
                     raise self._fail(1, "a header row but no data rows")
-                if piece.strip():
+                if piece.translate(None, b" \t\r\n"):
                     return
+                # Only spaces, tabs and line breaks: every line is blank unless a carriage
+                # return stands inside one (the byte before the piece may be such a return).
+                if _STRAY_CR.search(last + piece):
+                    return
+                last = piece[-1:]
 
     def _resolve_columns(self, columns: Sequence[str] | None, n_inputs: int | None) -> list[str]:
         header = set(self.header)
@@ -406,7 +422,9 @@ class CsvReader:
         return self._with_rest(table, x, lines, targets if self.target_columns else None)
 
     def _parse(self, block: bytes, first_line: int, n_newlines: int) -> _Parsed | None:
-        if not block or block.isspace():
+        """The rows of a block of whole lines (None if it has none)."""
+        block = _empty_blank_lines(block)
+        if not block.strip(b"\n"):
             return None
         plain = self._parse_plain(block, first_line, n_newlines)
         if plain is not None:
@@ -416,6 +434,8 @@ class CsvReader:
         except (pa.ArrowException, ValueError) as exc:
             raise self._locate(block, first_line, exc) from None
         lines = self._row_lines(block, first_line, n_newlines, table.num_rows)
+        if not len(lines):  # empty lines only, some ending in a carriage return
+            return None
         x = self._floats(table, self.columns, lines)
         targets = self._floats(table, self.target_columns, lines) if self.target_columns else None
         return self._with_rest(table, x, lines, targets)
@@ -430,7 +450,7 @@ class CsvReader:
         """Add the time and sequence columns of ``table`` to the parsed float32 columns."""
         time = None
         if self.time_column is not None:
-            time = table[self.time_column].to_numpy()
+            time = table[self.time_column].to_numpy()  # type: ignore[index]  # not None: a rest column
             bad = ~np.isfinite(time)
             if bad.any():
                 row = int(np.argmax(bad))
@@ -441,7 +461,7 @@ class CsvReader:
                 )
         seq = None
         if self.sequence_column is not None:
-            seq = table[self.sequence_column].combine_chunks()
+            seq = table[self.sequence_column].combine_chunks()  # type: ignore[index]  # as above
         return _Parsed(x, lines, targets, time, seq)
 
     def _floats(self, table: pa.Table, names: list[str], lines: np.ndarray) -> np.ndarray:
@@ -655,7 +675,7 @@ class CsvReader:
         return chunk
 
     def _timespans(self, chunk: Chunk, p: _Parsed, state: _SequenceState) -> None:
-        time = p.time
+        time: np.ndarray = p.time  # type: ignore[assignment]  # the caller checks it is not None
         diff = np.empty_like(time)
         diff[1:] = time[1:] - time[:-1]
         diff[0] = time[0] - state.time if chunk.continues else self.dt
@@ -719,6 +739,21 @@ def _piece_cuts(block: bytes) -> list[int]:
     return cuts
 
 
+def _empty_blank_lines(block: bytes) -> bytes:
+    """``block`` (whole lines) with every blank line emptied: a line of nothing but spaces and
+    tabs, perhaps with a final carriage return, keeps only its line break, so that the parsers
+    skip it like any empty line and the line numbers stay the same.
+
+    A block without spaces and tabs (the usual numeric file) costs two byte searches; one with
+    them, a regular-expression search.
+    """
+    if b" " not in block and b"\t" not in block:
+        return block
+    if not _FIRST_BLANK.match(block) and not _BLANK_LINE.search(block):
+        return block
+    return _BLANK_LINE.sub(b"\n", b"\n" + block)[1:]
+
+
 def _count_newlines(block: bytes) -> int:
     """Number of b"\\n" in ``block`` (compiled: several times faster than bytes.count)."""
     return int(count_newlines(np.frombuffer(block, dtype=np.uint8), 0, len(block)))
@@ -747,8 +782,8 @@ def read_table(path: str | Path, **options) -> Chunk:
     for off, c in zip(offsets, parts, strict=True):
         s = c.starts[1:] if c.continues else c.starts
         starts.append(s + off)
-        if ids is not None:
-            ids.extend(c.ids[1:] if c.continues else c.ids)
+        if ids is not None:  # then every part has ids
+            ids.extend(c.ids[1:] if c.continues else c.ids)  # type: ignore[index, arg-type]
     seq = [c.sequence_values for c in parts]
 
     def cat(name: str):
@@ -784,7 +819,7 @@ class CsvWriter:
     float64 likewise; strings are quoted only where needed.
     """
 
-    def __init__(self, handle: BinaryIO, names: Sequence[str]) -> None:
+    def __init__(self, handle: IO[bytes], names: Sequence[str]) -> None:
         self.handle = handle
         self.names = list(names)
         self.rows = 0
@@ -812,7 +847,7 @@ def write_csv(
 ) -> None:
     """Write whole columns in one go; a path is written atomically (never half-written)."""
     if hasattr(path_or_handle, "write"):
-        CsvWriter(path_or_handle, names).write(columns)
+        CsvWriter(path_or_handle, names).write(columns)  # type: ignore[arg-type]  # has write()
         return
     with atomic_write(path_or_handle, force=force) as handle:
         CsvWriter(handle, names).write(columns)

@@ -48,7 +48,7 @@ def _eight(buf: np.ndarray, pos: int) -> int:
     v -= _ZEROS
     v = v * np.uint64(10) + (v >> _U8)
     v = ((v & _BYTE_PAIRS) * _MUL1 + ((v >> np.uint64(16)) & _BYTE_PAIRS) * _MUL2) >> np.uint64(32)
-    return np.int64(v)
+    return np.int64(v)  # type: ignore[return-value]  # numba: both returns are int64
 
 
 @numba.njit(cache=True, nogil=True)
