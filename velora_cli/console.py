@@ -8,6 +8,12 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` with thousands separators and the noun in the right number: "1 row", "96,093
+    synapses"."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def fail_line(message: str) -> None:
     """Print one plain error line on stderr (no markup, no wrapping)."""
     err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True, style="red")

@@ -13,6 +13,7 @@ import typer
 from velora import __version__
 from velora.errors import VeloraError
 from velora_cli.console import err, fail_line, show_library_notes
+from velora_cli.usage import VeloraCommand, VeloraGroup
 
 # What to do about an error, by the library parameter it names (``VeloraError.parameter``).
 HINTS = {
@@ -40,7 +41,7 @@ app = typer.Typer(
     name="velora",
     help="Build, inspect and run Liquid Neural Networks with NCP sparse wiring.",
     no_args_is_help=True,
-    add_completion=False,
+    cls=VeloraGroup,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -68,7 +69,7 @@ def _register() -> None:
     # In the order of a user's workflow, which is the order --help lists them in.
     for name in ("init", "validate", "wire", "run", "train", "export", "inspect"):
         module = import_module(f"velora_cli.commands.{name}")
-        app.command(name)(getattr(module, name))
+        app.command(name, cls=VeloraCommand)(getattr(module, name))
 
 
 _register()

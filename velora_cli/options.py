@@ -6,16 +6,26 @@ import typer
 
 SequenceColumn = Annotated[
     str | None,
-    typer.Option("--sequence-column", help="Rows with the same id form one contiguous sequence."),
+    typer.Option(
+        "--sequence-column",
+        metavar="COLUMN",
+        help="Rows with the same id form one contiguous sequence.",
+    ),
 ]
 TimeColumn = Annotated[
     str | None,
-    typer.Option("--time-column", help="Time of each row: the elapsed times become timespans."),
+    typer.Option(
+        "--time-column",
+        metavar="COLUMN",
+        help="Time of each row: the elapsed times become timespans.",
+    ),
 ]
 Dt = Annotated[
     float,
     typer.Option(
-        "--dt", help="Timespan of a sequence's first row (of every row without a time column)."
+        "--dt",
+        metavar="DT",
+        help="Timespan of a sequence's first row (of every row without a time column).",
     ),
 ]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]

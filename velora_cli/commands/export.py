@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from velora_cli.console import out
+from velora_cli.console import count, out
 
 
 class ExportFormat(StrEnum):
@@ -33,13 +33,16 @@ def _size(n_bytes: int) -> str:
 
 
 def export(
-    model: Annotated[Path, typer.Argument(help="A YAML spec or a velora checkpoint.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    model: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="A YAML spec or a velora checkpoint.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="File to write.")],
     fmt: Annotated[
         ExportFormat | None,
         typer.Option(
             "--format",
             "-f",
+            metavar="FORMAT",
             help="safetensors (a velora checkpoint), pt2 (torch.export) or onnx; "
             "default: from the output's suffix, else safetensors.",
             show_default=False,
@@ -76,7 +79,7 @@ def export(
     out.print(line + ")", markup=False, soft_wrap=True)
     out.print(
         f"round-trip check: max |Δ| = {result.max_abs_diff:.3g} against the PyTorch model "
-        f"(y and h_next, {result.n_samples} random samples, one step"
+        f"(y and h_next, {count(result.n_samples, 'random sample')}, one step"
         + (", random elapsed times)" if timespans else ")"),
         markup=False,
         soft_wrap=True,

@@ -1,20 +1,25 @@
 """`velora init`: write a commented starter spec."""
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from velora_cli.console import err
+from velora_cli.console import note
 
 
 def init(
     path: Annotated[
-        Path, typer.Argument(help="Where to write the spec.", show_default=True)
+        Path, typer.Argument(metavar="FILE", help="Where to write the spec.", show_default=True)
     ] = Path("network.yaml"),
     name: Annotated[
         str | None,
-        typer.Option("--name", help="The spec's name (default: the file name without suffix)."),
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            help="The spec's name (default: the file name without suffix).",
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
@@ -29,7 +34,9 @@ def init(
     parse_spec(text, source=str(path))  # the starter must always be a valid spec
     with atomic_write(path, force=force, mode="w") as handle:
         handle.write(text)
-    err.print(f"wrote {path}", markup=False)
-    err.print(
-        f"next: velora validate {path}  ·  velora wire {path} --plot wiring.png", markup=False
-    )
+    note(f"wrote {path}")
+    # One command a line, never wrapped, the path quoted if it needs it: ready to copy.
+    shown = shlex.quote(str(path))
+    note("next:")
+    note(f"  velora validate {shown}")
+    note(f"  velora wire {shown} --plot wiring.png")

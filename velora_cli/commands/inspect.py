@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from velora_cli.console import out
+from velora_cli.console import count, out
 
 
 def _mark(ok: bool) -> str:
@@ -26,7 +26,7 @@ def _show(info: dict) -> None:
         ("created", meta["created"]),
         ("seed", "none" if meta["seed"] is None else str(meta["seed"])),
         ("sha256", meta["sha256"]),
-        ("size", f"{info['bytes']} bytes"),
+        ("size", count(info["bytes"], "byte")),
     ):
         table.add_row(key, value)
     if info["extra_tensors"]:
@@ -41,7 +41,7 @@ def _show(info: dict) -> None:
     for key in ("sensory", "inter", "command", "motor", "units"):
         neurons.add_column(key, justify="right")
     neurons.add_row(
-        *(str(info["neurons"][k]) for k in ("sensory", "inter", "command", "motor", "units"))
+        *(f"{info['neurons'][k]:,}" for k in ("sensory", "inter", "command", "motor", "units"))
     )
     out.print(neurons)
 
@@ -63,9 +63,9 @@ def _show(info: dict) -> None:
     for layer in info["parameters"]["layers"]:
         params.add_row(
             layer["layer"],
-            f"{layer['inputs']} → {layer['neurons']}",
-            str(layer["synapses"]),
-            "×".join(str(s) for s in layer["weight_shape"]),
+            f"{layer['inputs']:,} → {layer['neurons']:,}",
+            f"{layer['synapses']:,}",
+            "×".join(f"{s:,}" for s in layer["weight_shape"]),
             f"{layer['total_params']:,}",
             f"{layer['active_params']:,}",
         )
@@ -84,7 +84,7 @@ def _show(info: dict) -> None:
         )
     out.print(
         f"  {_mark(check['masks_match_weights'])} masks agree with the shapes of "
-        f"{check['tensors_checked']} weights and biases"
+        f"{check['tensors_checked']:,} weights and biases"
     )
     out.print(
         f"  {_mark(check['inert_outside_masks'])} weights outside the masks are inert "
@@ -93,7 +93,9 @@ def _show(info: dict) -> None:
 
 
 def inspect(
-    file: Annotated[Path, typer.Argument(help="A velora checkpoint (.safetensors).")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A velora checkpoint (.safetensors).")
+    ],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON document on stdout.")
     ] = False,

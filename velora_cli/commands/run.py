@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from velora_cli.console import err, note, show_library_notes
+from velora_cli.console import count, err, note, show_library_notes
 from velora_cli.options import Dt, Force, SequenceColumn, TimeColumn, split_names
 
 DEFAULT_CHUNK_BYTES = 2 << 20  # as velora.files.tables.DEFAULT_BLOCK_BYTES, without importing it
@@ -22,18 +22,26 @@ class Mode(StrEnum):
 
 
 def run(
-    model: Annotated[Path, typer.Argument(help="A YAML spec (seeded weights) or a checkpoint.")],
+    model: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="A YAML spec (seeded weights) or a checkpoint.")
+    ],
     input_path: Annotated[
-        Path, typer.Option("--input", "-i", help="CSV file with a header row.", show_default=False)
+        Path,
+        typer.Option(
+            "--input", "-i", metavar="FILE", help="CSV file with a header row.", show_default=False
+        ),
     ],
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", help="CSV file to write; '-' or none: stdout."),
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="CSV file to write; '-' or none: stdout."
+        ),
     ] = None,
     columns: Annotated[
         str | None,
         typer.Option(
             "--columns",
+            metavar="NAMES",
             help="Input columns, comma-separated (default: the spec's inputs, else every "
             "column but the sequence and time columns).",
         ),
@@ -42,6 +50,7 @@ def run(
         Mode,
         typer.Option(
             "--mode",
+            metavar="MODE",
             help="sequence: rows are time steps, the state carries from row to row; "
             "batch: every row is one step from a zero state.",
         ),
@@ -54,7 +63,11 @@ def run(
     ] = False,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="Draw inputs and outputs of the first sequences (.png, .svg)."),
+        typer.Option(
+            "--plot",
+            metavar="FILE",
+            help="Draw inputs and outputs of the first sequences (.png, .svg).",
+        ),
     ] = None,
     allow_nan: Annotated[
         bool, typer.Option("--allow-nan", help="Accept NaN and inf in the input columns.")
@@ -64,7 +77,10 @@ def run(
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")
     ] = False,
     chunk_bytes: Annotated[
-        int, typer.Option("--chunk-bytes", min=1, hidden=True, help="Bytes of CSV per chunk.")
+        int,
+        typer.Option(
+            "--chunk-bytes", metavar="N", min=1, hidden=True, help="Bytes of CSV per chunk."
+        ),
     ] = DEFAULT_CHUNK_BYTES,
 ) -> None:
     """Run MODEL over the rows of a CSV file and write its outputs as CSV.
@@ -102,10 +118,10 @@ def run(
     if not quiet:
         where = "stdout" if to_stdout else output
         rate = summary.rows / summary.seconds if summary.seconds > 0 else float("inf")
-        rows = f"{summary.rows:,} row{'s' * (summary.rows != 1)}"
+        rows = count(summary.rows, "row")
         if mode is Mode.sequence:
             n = summary.sequences
-            rows += f" ({n:,} sequence{'s' * (n != 1)})"
+            rows += f" ({count(n, 'sequence')})"
         note(
             f"{rows} → {where} in {summary.seconds:.2f} s ({rate:,.0f} rows/s)"
             + (f"; plot → {plot}" if plot is not None else "")

@@ -14,7 +14,7 @@ from velora.training.defaults import (
     DEFAULT_WINDOW,
     LOSSES,
 )
-from velora_cli.console import err, note, show_library_notes
+from velora_cli.console import count, err, note, show_library_notes
 from velora_cli.options import Dt, Force, SequenceColumn, TimeColumn, split_names
 
 if TYPE_CHECKING:
@@ -23,19 +23,25 @@ if TYPE_CHECKING:
 
 def train(
     model: Annotated[
-        Path, typer.Argument(help="A YAML spec (seeded start) or a checkpoint (to fine-tune).")
+        Path,
+        typer.Argument(
+            metavar="MODEL", help="A YAML spec (seeded start) or a checkpoint (to fine-tune)."
+        ),
     ],
     data: Annotated[
-        Path, typer.Option("--data", "-d", help="Training CSV file with a header row.")
+        Path,
+        typer.Option("--data", "-d", metavar="FILE", help="Training CSV file with a header row."),
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Checkpoint to write (.safetensors).")
+        Path,
+        typer.Option("--output", "-o", metavar="FILE", help="Checkpoint to write (.safetensors)."),
     ],
     targets: Annotated[
         str | None,
         typer.Option(
             "--targets",
             "-t",
+            metavar="NAMES",
             help="Target columns, comma-separated, one per output (default: the spec's outputs).",
         ),
     ] = None,
@@ -43,6 +49,7 @@ def train(
         str | None,
         typer.Option(
             "--columns",
+            metavar="NAMES",
             help="Input columns, comma-separated (default: the spec's inputs, else every column "
             "but the sequence, time and target columns).",
         ),
@@ -52,44 +59,54 @@ def train(
     dt: Dt = 1.0,
     val: Annotated[
         Path | None,
-        typer.Option("--val", help="Validation CSV file (same columns as the training data)."),
+        typer.Option(
+            "--val", metavar="FILE", help="Validation CSV file (same columns as the training data)."
+        ),
     ] = None,
     val_split: Annotated[
         float | None,
         typer.Option(
             "--val-split",
+            metavar="SHARE",
             help="Hold out this share of the training sequences for validation (whole "
             "sequences, never one cut in two).",
             show_default=False,
         ),
     ] = None,
     epochs: Annotated[
-        int, typer.Option("--epochs", min=1, help="Passes over the training data.")
+        int, typer.Option("--epochs", metavar="N", min=1, help="Passes over the training data.")
     ] = DEFAULT_EPOCHS,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = DEFAULT_LR,
+    lr: Annotated[
+        float, typer.Option("--lr", metavar="RATE", help="Adam learning rate.")
+    ] = DEFAULT_LR,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Sequences per batch.")
+        int, typer.Option("--batch-size", metavar="N", min=1, help="Sequences per batch.")
     ] = DEFAULT_BATCH_SIZE,
     window: Annotated[
         int,
         typer.Option(
             "--window",
+            metavar="STEPS",
             min=0,
             help="Steps per truncated-BPTT window; the state carries from window to window "
             "(0: whole sequences).",
         ),
     ] = DEFAULT_WINDOW,
     loss: Annotated[
-        str, typer.Option("--loss", help=f"{', '.join(LOSSES[:-1])} or {LOSSES[-1]}.")
+        str,
+        typer.Option("--loss", metavar="LOSS", help=f"{', '.join(LOSSES[:-1])} or {LOSSES[-1]}."),
     ] = DEFAULT_LOSS,
     clip: Annotated[
         float,
-        typer.Option("--clip", help="Clip the gradient norm to this (0: no clipping)."),
+        typer.Option(
+            "--clip", metavar="NORM", help="Clip the gradient norm to this (0: no clipping)."
+        ),
     ] = DEFAULT_CLIP,
     patience: Annotated[
         int | None,
         typer.Option(
             "--patience",
+            metavar="N",
             min=1,
             help="Stop after this many epochs without a better validation loss (training loss "
             "without validation data).",
@@ -100,6 +117,7 @@ def train(
         int | None,
         typer.Option(
             "--seed",
+            metavar="SEED",
             help="Seed of the batch order and the validation split (default: the spec's seed).",
             show_default=False,
         ),
@@ -108,13 +126,16 @@ def train(
         Path | None,
         typer.Option(
             "--resume",
+            metavar="CKPT",
             help="Continue the training run saved in this checkpoint (weights, optimizer "
             "state, loss history); --epochs is the total.",
         ),
     ] = None,
     plot_loss: Annotated[
         Path | None,
-        typer.Option("--plot-loss", help="Save the loss curves (.png, .svg or .pdf)."),
+        typer.Option(
+            "--plot-loss", metavar="FILE", help="Save the loss curves (.png, .svg or .pdf)."
+        ),
     ] = None,
     force: Force = False,
     quiet: Annotated[
@@ -174,12 +195,11 @@ def train(
 
 def _header(plan: "TrainingPlan") -> None:
     n_val = f", {len(plan.val_data):,} for validation" if plan.val_data is not None else ""
-    sequences = len(plan.train_data)
     note(
-        f"training {plan.network.n_neurons:,} neurons ({plan.network.active_params:,} active "
-        f"parameters) on {sequences:,} sequence{'s' * (sequences != 1)}, "
-        f"{plan.train_data.n_steps:,} rows{n_val}; inputs {', '.join(plan.inputs)} -> targets "
-        f"{', '.join(plan.targets)}"
+        f"training {count(plan.network.n_neurons, 'neuron')} "
+        f"({count(plan.network.active_params, 'active parameter')}) on "
+        f"{count(len(plan.train_data), 'sequence')}, {count(plan.train_data.n_steps, 'row')}"
+        f"{n_val}; inputs {', '.join(plan.inputs)} -> targets {', '.join(plan.targets)}"
     )
 
 
@@ -189,7 +209,7 @@ def _summary(result: "FitResult", loss: str, output: Path, plot_loss: Path | Non
 
     last = result.train_loss[-1] if result.train_loss else None
     line = (
-        f"{result.epochs_run} epoch{'s' * (result.epochs_run != 1)} in {result.elapsed_s:.1f} s "
+        f"{count(result.epochs_run, 'epoch')} in {result.elapsed_s:.1f} s "
         f"({result.samples_steps_per_s:,.0f} samples x steps/s); {loss} train "
         f"{fmt(result.initial_train_loss)} -> {fmt(last)}"
     )

@@ -12,7 +12,7 @@ from velora_cli.options import MAX_MEMORY_DEFAULT, MaxMemory
 
 
 def validate(
-    spec: Annotated[Path, typer.Argument(help="The YAML network spec to check.")],
+    spec: Annotated[Path, typer.Argument(metavar="SPEC", help="The YAML network spec to check.")],
     max_memory: MaxMemory = MAX_MEMORY_DEFAULT,  # type: ignore[assignment]
 ) -> None:
     """Check a spec: every key, type, range and name list, and the memory it would need."""
@@ -28,7 +28,7 @@ def validate(
     table = Table(title=f"{parsed.title}: neurons", title_justify="left", box=box.SIMPLE_HEAD)
     for column in (*counts, "units"):
         table.add_column(column, justify="right")
-    table.add_row(*(str(v) for v in counts.values()), str(net.n_neurons + net.out_features))
+    table.add_row(*(f"{v:,}" for v in counts.values()), f"{net.n_neurons + net.out_features:,}")
     out.print(table)
     out.print(
         f"sparsity {net.sparsity_level:g} · seed {parsed.effective_seed} · "

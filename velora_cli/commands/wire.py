@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from velora_cli.console import err, out
+from velora_cli.console import count, note, out
 from velora_cli.options import MAX_MEMORY_DEFAULT, MaxMemory
 
 SIGN_STYLE = {1: ("+", "bold blue"), -1: ("-", "bold red"), 0: (".", "grey50")}
@@ -18,7 +18,63 @@ ARROW = "→"
 
 
 def _spread(s: dict) -> str:
-    return f"{s['min']}/{s['mean']:.1f}/{s['max']}"
+    return f"{s['min']:,}/{s['mean']:,.1f}/{s['max']:,}"
+
+
+def _layer_table(title: str, columns: tuple[str, ...]) -> Table:
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "layer" else "right", no_wrap=True)
+    return table
+
+
+def _layer_tables(stats: dict) -> list[Table]:
+    """Synapses per layer, with fan-in and fan-out: one table where it fits the terminal, else
+    (big networks on a narrow terminal) the fan-in and fan-out in a second table, so that no
+    figure is cut."""
+    layers, t = stats["layers"], stats["totals"]
+    names = [f"{layer['source']}{ARROW}{layer['target']}" for layer in layers]
+    counts = [
+        [
+            f"{layer['shape'][0]:,}×{layer['shape'][1]:,}",
+            f"{layer['synapses']:,}",
+            f"{layer['density']:.3f}",
+            f"[blue]{layer['excitatory']:,}[/blue]",
+            f"[red]{layer['inhibitory']:,}[/red]",
+        ]
+        for layer in layers
+    ]
+    total = [
+        f"of {t['possible']:,}",
+        f"{t['synapses']:,}",
+        f"{t['density']:.3f}",
+        f"[blue]{t['excitatory']:,}[/blue]",
+        f"[red]{t['inhibitory']:,}[/red]",
+    ]
+    fans = [[_spread(layer["fan_in"]), _spread(layer["fan_out"])] for layer in layers]
+    count_columns = ("layer", "mask", "synapses", "density", "+exc", "-inh")
+
+    one = _layer_table("Synapses per layer", (*count_columns, "fan-in", "fan-out"))
+    for name, row, fan in zip(names, counts, fans, strict=True):
+        one.add_row(name, *row, *fan)
+    one.add_row("total", *total, "", "", style="bold")
+    if out.measure(one, options=out.options.update_width(10_000)).maximum <= out.width:
+        return [one]
+
+    synapses = _layer_table("Synapses per layer", count_columns)
+    for name, row in zip(names, counts, strict=True):
+        synapses.add_row(name, *row)
+    synapses.add_row("total", *total, style="bold")
+    spread = _layer_table("Fan-in and fan-out per layer", ("layer", "fan-in", "fan-out"))
+    for name, fan in zip(names, fans, strict=True):
+        spread.add_row(name, *fan)
+    return [synapses, spread]
 
 
 def _show_tables(stats: dict, source: str, names: dict[str, list[str]]) -> None:
@@ -33,57 +89,18 @@ def _show_tables(stats: dict, source: str, names: dict[str, list[str]]) -> None:
     neurons.add_column("group")
     neurons.add_column("count", justify="right")
     neurons.add_column("names")
-    for group, count in stats["neurons"].items():
+    for group, n in stats["neurons"].items():
         shown = names.get(group, [])
-        label = ", ".join(shown[:12]) + (f", … ({len(shown) - 12} more)" if len(shown) > 12 else "")
-        neurons.add_row(group, str(count), label)
+        more = f", … ({len(shown) - 12:,} more)" if len(shown) > 12 else ""
+        neurons.add_row(group, f"{n:,}", ", ".join(shown[:12]) + more)
     units = sum(v for k, v in stats["neurons"].items() if k != "sensory")
-    neurons.add_row("units", str(units), "inter + command + motor (hidden state size)", style="dim")
+    neurons.add_row(
+        "units", f"{units:,}", "inter + command + motor (hidden state size)", style="dim"
+    )
     out.print(neurons)
 
-    layers = Table(
-        title="Synapses per layer",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
-    for title, justify in (
-        ("layer", "left"),
-        ("mask", "right"),
-        ("synapses", "right"),
-        ("density", "right"),
-        ("+exc", "right"),
-        ("-inh", "right"),
-        ("fan-in", "right"),
-        ("fan-out", "right"),
-    ):
-        layers.add_column(title, justify=justify, no_wrap=True)
-    for layer in stats["layers"]:
-        rows, cols = layer["shape"]
-        layers.add_row(
-            f"{layer['source']}{ARROW}{layer['target']}",
-            f"{rows}×{cols}",
-            str(layer["synapses"]),
-            f"{layer['density']:.3f}",
-            f"[blue]{layer['excitatory']}[/blue]",
-            f"[red]{layer['inhibitory']}[/red]",
-            _spread(layer["fan_in"]),
-            _spread(layer["fan_out"]),
-        )
-    t = stats["totals"]
-    layers.add_row(
-        "total",
-        f"of {t['possible']}",
-        str(t["synapses"]),
-        f"{t['density']:.3f}",
-        f"[blue]{t['excitatory']}[/blue]",
-        f"[red]{t['inhibitory']}[/red]",
-        "",
-        "",
-        style="bold",
-    )
-    out.print(layers)
+    for table in _layer_tables(stats):
+        out.print(table)
     out.print(
         "fan-in: synapses into each target, fan-out: out of each source (min/mean/max); "
         "recurrent links within a group are not counted",
@@ -110,10 +127,10 @@ def _show_masks(arrays: dict, layers: list[dict], names: dict[str, list[str]]) -
         pad = min(max(len(s) for s in labels), 12)
         room = max(width - pad - 1, 10)
         shown = min(cols, room)
-        title = f"{layer['source']} {ARROW} {layer['target']}  ({rows}×{cols}; rows: sources)"
+        title = f"{layer['source']} {ARROW} {layer['target']}  ({rows:,}×{cols:,}; rows: sources)"
         out.print(Text(title, style="bold"))
         if shown < cols:
-            out.print(Text(f"  showing the first {shown} of {cols} columns", style="dim"))
+            out.print(Text(f"  showing the first {shown:,} of {cols:,} columns", style="dim"))
         for label, row in zip(labels, mask, strict=True):
             line = Text(f"{label[:pad]:>{pad}} ", style="dim")
             for value in row[:shown]:
@@ -124,7 +141,9 @@ def _show_masks(arrays: dict, layers: list[dict], names: dict[str, list[str]]) -
 
 
 def wire(
-    model: Annotated[Path, typer.Argument(help="A YAML network spec (or a checkpoint).")],
+    model: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="A YAML network spec (or a checkpoint).")
+    ],
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the figures as one JSON document, nothing else.")
     ] = False,
@@ -133,9 +152,15 @@ def wire(
     ] = False,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="Write the circuit and mask heat maps (.png, .svg or .pdf)."),
+        typer.Option(
+            "--plot",
+            metavar="FILE",
+            help="Write the circuit and mask heat maps (.png, .svg or .pdf).",
+        ),
     ] = None,
-    dpi: Annotated[int, typer.Option("--dpi", help="Resolution of a PNG plot.")] = 150,
+    dpi: Annotated[
+        int, typer.Option("--dpi", metavar="DPI", help="Resolution of a PNG plot.")
+    ] = 150,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plot.")] = False,
     max_memory: MaxMemory = MAX_MEMORY_DEFAULT,  # type: ignore[assignment]
 ) -> None:
@@ -178,9 +203,7 @@ def wire(
             output_names=names["motor"],
             title=title,
         )
-        err.print(
-            f"wrote {plot} ({info.total_edges} synapses drawn: {info.excitatory} excitatory, "
-            f"{info.inhibitory} inhibitory)",
-            markup=False,
-            soft_wrap=True,
+        note(
+            f"wrote {plot} ({count(info.total_edges, 'synapse')} drawn: {info.excitatory:,} "
+            f"excitatory, {info.inhibitory:,} inhibitory)"
         )
