@@ -86,9 +86,10 @@ compat.install()
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        if name in ("checkpoint", "export", "data", "loading", "stats", "plotting", "utils"):
-            return importlib.import_module(compat.MOVED[f"velora.{name}"])
-        raise AttributeError(f"module 'velora' has no attribute {name!r}")
+        moved = compat.MOVED.get(f"velora.{name}")
+        if moved is None:
+            raise AttributeError(f"module 'velora' has no attribute {name!r}")
+        return importlib.import_module(moved)  # an old submodule name: its new home
     value = getattr(importlib.import_module(module), _RENAMED.get(name, name))
     globals()[name] = value  # later lookups skip this function
     return value

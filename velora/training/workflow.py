@@ -63,8 +63,16 @@ class TrainingRun:
         return self.output is not None
 
 
-def _check_options(epochs: int, batch_size: int, window: int | None, lr: float, clip: float | None,
-                   patience: int | None, dt: float, val_split: float | None) -> None:  # fmt: skip
+def _check_options(
+    epochs: int,
+    batch_size: int,
+    window: int | None,
+    lr: float,
+    clip: float | None,
+    patience: int | None,
+    dt: float,
+    val_split: float | None,
+) -> None:
     """Range checks, each naming the parameter (the CLI maps it to its flag)."""
     problems = []
     if epochs < 1:
@@ -121,13 +129,16 @@ def plan_training(
     sequences, chosen by the seed; ``seed`` defaults as in ``fit``.
     """
     if val is not None and val_split is not None:
-        raise VeloraError("give validation data or a validation split, not both",
-                          parameter="val_split")  # fmt: skip
+        raise VeloraError(
+            "give validation data or a validation split, not both", parameter="val_split"
+        )
     network, spec = load_model(model, max_memory=max_memory)
     if targets is None:
         if not spec.outputs:
-            raise VeloraError(f"{model}: the spec names no outputs; name the target columns",
-                              parameter="targets")  # fmt: skip
+            raise VeloraError(
+                f"{model}: the spec names no outputs; name the target columns",
+                parameter="targets",
+            )
         targets = list(spec.outputs)
     targets = list(targets)
     if len(targets) != network.out_features:
@@ -209,8 +220,9 @@ def train_csv(
     (``TrainingRun.wrote``). ``plot_loss`` also writes the loss curves (png, svg or pdf).
     """
     if loss not in LOSSES:
-        raise VeloraError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}",
-                          parameter="loss")  # fmt: skip
+        raise VeloraError(
+            f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}", parameter="loss"
+        )
     _check_options(epochs, batch_size, window, lr, clip_grad, patience, dt, val_split)
     output = check_writable(output, force=force)
     plot = None
