@@ -88,3 +88,10 @@ def test_readme_paths_of_version_0_1_still_import() -> None:
         velora.network_stats,
         velora.set_seed,
     )
+
+
+def test_the_spec_says_where_build_network_went() -> None:
+    import velora.spec
+
+    with pytest.raises(AttributeError, match=r"now velora\.build_network"):
+        velora.spec.build_network

@@ -65,3 +65,12 @@ __all__ = [
     "spec_to_dict",
     "starter_spec",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "build_network":  # velora 0.1's name: say where it went
+        raise AttributeError(
+            "velora.spec.build_network is now velora.build_network (or "
+            "LiquidNCPNetwork.from_spec): the spec describes a network, the model builds it"
+        )
+    raise AttributeError(f"module 'velora.spec' has no attribute {name!r}")
