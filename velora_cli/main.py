@@ -4,8 +4,11 @@ Bad input (a ``VeloraError`` or a usage error) exits 2 with one line on stderr; 
 exception is an internal fault and exits 1. ``--debug`` shows the traceback.
 """
 
+import contextlib
+import signal
 import sys
 import traceback
+from collections.abc import Iterator
 from importlib import import_module
 
 import typer
@@ -106,6 +109,36 @@ def main_exit_code(argv: list[str] | None = None) -> int:
     return code if isinstance(code, int) else 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: ends a command exactly like Ctrl-C (temporary files removed, training
+    keeps its best epoch), then exits 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def ending_signals() -> Iterator[list[int]]:
+    """Within the block, SIGTERM and SIGHUP raise ``Terminated``; yields the signals received."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)
+        raise Terminated(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main_exit_code())
+    with ending_signals() as received:
+        code = main_exit_code()
+    if received and code == 130:  # ended like Ctrl-C, by a signal
+        code = 128 + received[0]
+    sys.exit(code)
