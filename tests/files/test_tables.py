@@ -403,3 +403,45 @@ def test_property_blank_lines_are_skipped_anywhere(tmp_path, lines, newline, end
     assert table.lines.tolist() == [n for n, _ in rows]
     x = np.float32([line for _, line in rows])
     assert table.x.view(np.uint32).tolist() == x.view(np.uint32).tolist()
+
+
+# ---- targets and elapsed times that cannot work ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"time_column": "t", "target_columns": ["t"]}, "'t' cannot be both a target and the time"),
+        ({"sequence_column": "id", "target_columns": ["id"]}, "both a target and the sequence"),
+        ({"target_columns": ["y", "y"]}, "target columns repeat a name: y, y"),
+    ],
+)
+def test_impossible_targets_are_refused(tmp_path: Path, options: dict, words: str) -> None:
+    path = write(tmp_path, "id,t,x,y\nA,0,1,2\nA,1,3,4\n")
+    with pytest.raises(DataError, match=words):
+        CsvReader(path, columns=["x"], **options)
+
+
+def test_only_inputs_may_be_let_through_when_not_finite(tmp_path: Path) -> None:
+    path = write(tmp_path, "x,y\n1,nan\n")
+    with pytest.raises(DataError, match=r"line 2, column 'y': NaN is not allowed") as caught:
+        read_table(path, columns=["x"], target_columns=["y"])
+    assert caught.value.parameter is None  # no flag lets a NaN target through
+    path = write(tmp_path, "x,y\nnan,1\n", name="input.csv")
+    with pytest.raises(DataError, match="NaN is not allowed") as caught:
+        read_table(path, columns=["x"], target_columns=["y"])
+    assert caught.value.parameter == "allow_nan"
+
+
+@pytest.mark.parametrize("dt", [1e39, float("inf"), float("nan"), 0.0, -1.0])
+def test_dt_must_fit_float32(tmp_path: Path, dt: float) -> None:
+    path = write(tmp_path, "x\n1\n")
+    with pytest.raises(DataError, match=r"dt: expected a positive number of at most 3\.403e\+38"):
+        CsvReader(path, dt=dt)
+
+
+def test_elapsed_times_beyond_float32_are_refused_quietly(tmp_path: Path, recwarn) -> None:
+    path = write(tmp_path, "t,x\n-1e300,1\n1e300,2\n")
+    with pytest.raises(DataError, match=r"line 3, column 't': the time elapsed .* beyond float32"):
+        read_table(path, time_column="t")
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -40,6 +40,7 @@ from velora.files.atomic import atomic_write
 from velora.kernels import threads
 from velora.kernels.csvparse import count_newlines, parse_plain
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # elapsed times must fit the network's float32
 DEFAULT_BLOCK_BYTES = 2 << 20  # about 50,000 rows of four numbers: bounded memory
 _BOM = b"\xef\xbb\xbf"
 _MAX_HEADER_BYTES = 1 << 20
@@ -167,8 +168,11 @@ class CsvReader:
         self.allow_nan = allow_nan
         self.check_order = check_order
         self.block_bytes = max(int(block_bytes), 1)
-        if not (math.isfinite(dt) and dt > 0):
-            raise DataError(f"dt must be a positive number, got {dt}", parameter="dt")
+        if not (math.isfinite(dt) and 0 < dt <= FLOAT32_MAX):
+            raise DataError(
+                f"dt: expected a positive number of at most {FLOAT32_MAX:.4g}, got {dt}",
+                parameter="dt",
+            )
         self.dt = float(dt)
         self.header, self._data_offset = self._read_header()
         self.size = self._size
@@ -284,6 +288,12 @@ class CsvReader:
         special.pop(None, None)
         if self.sequence_column is not None and self.sequence_column == self.time_column:
             raise DataError(f"column {self.sequence_column!r} cannot be both sequence and time")
+        for name in self.target_columns:
+            role = {self.sequence_column: "sequence", self.time_column: "time"}.get(name)
+            if role is not None:
+                raise DataError(f"column {name!r} cannot be both a target and the {role} column")
+        if len(set(self.target_columns)) != len(self.target_columns):
+            raise DataError(f"target columns repeat a name: {_names(self.target_columns)}")
         for name, role in special.items():
             if name not in header:
                 raise self._fail(
@@ -476,8 +486,10 @@ class CsvReader:
                 what = (
                     "NaN" if np.isnan(value) else "an infinite value (or one beyond float32 range)"
                 )
+                # Only inputs may be let through (run's allow_nan): a target never may.
+                parameter = "allow_nan" if names is self.columns else None
                 raise self._fail(
-                    int(lines[row]), f"{what} is not allowed", names[col], parameter="allow_nan"
+                    int(lines[row]), f"{what} is not allowed", names[col], parameter=parameter
                 )
         return out
 
@@ -692,7 +704,18 @@ class CsvReader:
                 self.time_column,
             )
         diff[firsts] = self.dt
-        chunk.timespans = diff.astype(np.float32)
+        with np.errstate(over="ignore"):
+            timespans = diff.astype(np.float32)
+        overflow = ~np.isfinite(timespans)
+        if overflow.any():
+            row = int(np.argmax(overflow))
+            raise self._fail(
+                int(p.lines[row]),
+                f"the time elapsed since the previous row, {float(diff[row])!r}, is beyond "
+                f"float32 range (at most {FLOAT32_MAX:.4g})",
+                self.time_column,
+            )
+        chunk.timespans = timespans
         state.time = float(time[-1])
 
 
