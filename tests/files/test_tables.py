@@ -445,3 +445,42 @@ def test_elapsed_times_beyond_float32_are_refused_quietly(tmp_path: Path, recwar
     with pytest.raises(DataError, match=r"line 3, column 't': the time elapsed .* beyond float32"):
         read_table(path, time_column="t")
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+# ---- delimiters and line ends -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_other_delimiters_read_like_commas(tmp_path: Path, delimiter: str) -> None:
+    text = "id,t,x,y\nA,0,1.5,-2\nA,0.5,3,4e-3\nB,0,5,6\n"
+    plain = read_table(write(tmp_path, text), sequence_column="id", time_column="t")
+    other = read_table(
+        write(tmp_path, text.replace(",", delimiter), name="other.csv"),
+        sequence_column="id",
+        time_column="t",
+        delimiter=delimiter,
+    )
+    assert np.array_equal(plain.x, other.x) and plain.ids == other.ids
+    assert np.array_equal(plain.timespans, other.timespans)
+
+
+def test_a_semicolon_file_read_with_commas_gets_a_hint(tmp_path: Path) -> None:
+    path = write(tmp_path, "episode;t;x\nA;0;1\n")
+    with pytest.raises(DataError, match=r"holds ';' but no ','") as caught:
+        CsvReader(path, columns=["x"])
+    assert caught.value.parameter == "delimiter"
+    path = write(tmp_path, "episode\tt\tx\nA\t0\t1\n", name="tabs.csv")
+    with pytest.raises(DataError, match="holds a tab but no ','"):
+        CsvReader(path, time_column="t")
+
+
+@pytest.mark.parametrize("delimiter", ["", ";;", '"', "\n", "a", "1"])
+def test_bad_delimiters_are_refused(tmp_path: Path, delimiter: str) -> None:
+    with pytest.raises(DataError, match="delimiter: expected one character") as caught:
+        CsvReader(write(tmp_path, "x\n1\n"), delimiter=delimiter)
+    assert caught.value.parameter == "delimiter"
+
+
+def test_bare_carriage_returns_get_a_clear_message(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"line 1: lines end in bare carriage returns"):
+        CsvReader(write(tmp_path, b"a,b\r1,2\r3,4\r"))

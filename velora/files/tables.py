@@ -143,7 +143,8 @@ class CsvReader:
     time and target columns. ``n_inputs``: the number of inputs the caller needs (the error names
     the columns found). ``check_order=False`` reads the sequence and time columns only to carry
     them along (no contiguity or time checks; every row's timespan is ``dt``), as batch inference
-    needs. The header is read and checked on construction, so column errors come before any work.
+    needs. ``delimiter`` is the one character between fields (``,``; ``;`` and tab are common).
+    The header is read and checked on construction, so column errors come before any work.
     """
 
     def __init__(
@@ -159,6 +160,7 @@ class CsvReader:
         dt: float = 1.0,
         check_order: bool = True,
         block_bytes: int = DEFAULT_BLOCK_BYTES,
+        delimiter: str = ",",
     ) -> None:
         self.path = Path(path)
         self.name = str(path)
@@ -174,6 +176,13 @@ class CsvReader:
                 parameter="dt",
             )
         self.dt = float(dt)
+        if len(delimiter) != 1 or delimiter in '"\r\n' or delimiter.isalnum():
+            raise DataError(
+                f"delimiter: expected one character other than a letter, digit, quote or line "
+                f"break, got {delimiter!r}",
+                parameter="delimiter",
+            )
+        self.delimiter = delimiter
         self.header, self._data_offset = self._read_header()
         self.size = self._size
         self.columns = self._resolve_columns(columns, n_inputs)
@@ -192,6 +201,7 @@ class CsvReader:
             dt=self.dt,
             check_order=self.check_order,
             block_bytes=self.block_bytes,
+            delimiter=self.delimiter,
         )
 
     # -- header and columns -------------------------------------------------------------------
@@ -237,12 +247,18 @@ class CsvReader:
                 raise self._fail(1, "the header line is longer than 1 MiB")
             end = len(head)
         raw = head[skip:end].rstrip(b"\r")
+        if b"\r" in raw:
+            raise self._fail(
+                1,
+                "lines end in bare carriage returns (old Mac style); save the file with "
+                "\\n or \\r\\n line ends",
+            )
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise self._fail(1, f"not UTF-8 text (byte {exc.start + 1} of the line)") from None
         try:
-            rows = list(csv.reader([text], strict=True))
+            rows = list(csv.reader([text], delimiter=self.delimiter, strict=True))
         except csv.Error as exc:
             raise self._fail(1, f"malformed header row: {exc}") from None
         names = [name.strip() for name in rows[0]] if rows else []
@@ -281,6 +297,17 @@ class CsvReader:
                     return
                 last = piece[-1:]
 
+    def _missing(self, role: str, name: str) -> DataError:
+        """No such column: name what the header holds, and the likely delimiter when the header
+        is one field holding another common one."""
+        message = f"no {role} column {name!r} in the header (found: {_names(self.header)})"
+        if len(self.header) == 1:
+            for other, word in ((";", "';'"), ("\t", "a tab"), (",", "','"), ("|", "'|'")):
+                if other != self.delimiter and other in self.header[0]:
+                    hint = f"; the header holds {word} but no {self.delimiter!r}"
+                    return self._fail(1, message + hint, parameter="delimiter")
+        return self._fail(1, message)
+
     def _resolve_columns(self, columns: Sequence[str] | None, n_inputs: int | None) -> list[str]:
         header = set(self.header)
         special = {self.sequence_column: "sequence", self.time_column: "time"}
@@ -288,17 +315,15 @@ class CsvReader:
         special.pop(None, None)
         if self.sequence_column is not None and self.sequence_column == self.time_column:
             raise DataError(f"column {self.sequence_column!r} cannot be both sequence and time")
-        for name in self.target_columns:
-            role = {self.sequence_column: "sequence", self.time_column: "time"}.get(name)
-            if role is not None:
-                raise DataError(f"column {name!r} cannot be both a target and the {role} column")
+        for target in self.target_columns:
+            kind = {self.sequence_column: "sequence", self.time_column: "time"}.get(target)
+            if kind is not None:
+                raise DataError(f"column {target!r} cannot be both a target and the {kind} column")
         if len(set(self.target_columns)) != len(self.target_columns):
             raise DataError(f"target columns repeat a name: {_names(self.target_columns)}")
         for name, role in special.items():
             if name not in header:
-                raise self._fail(
-                    1, f"no {role} column {name!r} in the header (found: {_names(self.header)})"
-                )
+                raise self._missing(role, name)
         if columns is None:
             chosen = [name for name in self.header if name not in special]
         else:
@@ -307,9 +332,7 @@ class CsvReader:
                 raise DataError("no input columns given")
             for name in chosen:
                 if name not in header:
-                    raise self._fail(
-                        1, f"no input column {name!r} in the header (found: {_names(self.header)})"
-                    )
+                    raise self._missing("input", name)
                 if name in special:
                     raise DataError(
                         f"column {name!r} cannot be both an input and the {special[name]} column"
@@ -363,7 +386,9 @@ class CsvReader:
         if self.sequence_column is not None:
             types[self.sequence_column] = pa.string()
         read = pacsv.ReadOptions(column_names=self.header, use_threads=True, block_size=1 << 19)
-        parse = pacsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=True)
+        parse = pacsv.ParseOptions(
+            delimiter=self.delimiter, newlines_in_values=False, ignore_empty_lines=True
+        )
         convert = pacsv.ConvertOptions(
             column_types=types,
             include_columns=list(types),
@@ -397,6 +422,8 @@ class CsvReader:
     def _parse_plain(self, block: bytes, first_line: int, n_newlines: int) -> _Parsed | None:
         """The fast path: the compiled parser for the float32 columns, in parallel pieces of
         whole lines (None if it declines; the slow path then parses the block)."""
+        if self.delimiter != ",":  # the compiled parser knows commas only
+            return None
         rows = n_newlines
         if not block.endswith(b"\n"):  # the parser needs a final newline to stop at
             block += b"\n"
@@ -566,7 +593,7 @@ class CsvReader:
             name = self.header[col] if col < len(self.header) else None
             return self._fail(line, "not UTF-8 text", name)
         try:
-            rows = list(csv.reader([text], strict=True))
+            rows = list(csv.reader([text], delimiter=self.delimiter, strict=True))
         except csv.Error as err:
             return self._fail(line, f"malformed quoting: {err}")
         fields = rows[0] if rows else []
