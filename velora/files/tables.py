@@ -310,9 +310,12 @@ class CsvReader:
 
     def _resolve_columns(self, columns: Sequence[str] | None, n_inputs: int | None) -> list[str]:
         header = set(self.header)
-        special = {self.sequence_column: "sequence", self.time_column: "time"}
+        special: dict[str, str] = {
+            name: role
+            for name, role in ((self.sequence_column, "sequence"), (self.time_column, "time"))
+            if name is not None
+        }
         special.update((name, "target") for name in self.target_columns)
-        special.pop(None, None)
         if self.sequence_column is not None and self.sequence_column == self.time_column:
             raise DataError(f"column {self.sequence_column!r} cannot be both sequence and time")
         for target in self.target_columns:
