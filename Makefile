@@ -17,6 +17,7 @@ demo: $(STAMP)
 	mkdir -p $(OUT)
 	$(BIN)/velora --version
 	$(BIN)/velora wire examples/pendulum.yaml --plot $(OUT)/wiring.png --force
+	$(BIN)/velora wire examples/cartpole.yaml --plot $(OUT)/wiring-design.png --force
 	$(BIN)/velora run examples/pendulum.yaml --input examples/pendulum.csv --sequence-column episode --time-column t --output $(OUT)/predictions.csv --plot $(OUT)/run.png --force
 	$(BIN)/velora export examples/pendulum.yaml -o $(OUT)/pendulum.safetensors --force
 	$(BIN)/velora inspect $(OUT)/pendulum.safetensors

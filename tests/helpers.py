@@ -11,6 +11,7 @@ import torch
 from hypothesis import settings
 
 from velora.files import checkpoint
+from velora.files.checkpoint_file import METADATA_DIGEST, metadata_digest
 from velora.files.loading import load_model
 from velora.files.tables import write_csv
 
@@ -35,15 +36,29 @@ def checkpoint_metadata(data: bytes) -> dict[str, str]:
 
 
 def _rewrite(good: Path, path: Path, edit) -> None:
-    """Write ``good``'s tensors and metadata after ``edit(tensors, meta)``, rehashed (so that
-    only the edit is wrong) unless the edit sets the hash itself."""
+    """Write ``good``'s tensors and metadata after ``edit(tensors, meta)``, rehashed, metadata
+    digest included (so that only the edit is wrong), unless the edit sets a hash itself."""
     data = good.read_bytes()
     tensors, meta = safetensors.torch.load(data), checkpoint_metadata(data)
-    stored = meta["sha256"]
+    stored, stored_meta = meta["sha256"], meta.get(METADATA_DIGEST)
     edit(tensors, meta)
     if meta["sha256"] == stored:
         meta["sha256"] = checkpoint.tensor_digest(tensors)
+    if METADATA_DIGEST in meta and meta[METADATA_DIGEST] == stored_meta:
+        meta[METADATA_DIGEST] = metadata_digest(meta)
     path.write_bytes(safetensors.torch.save(tensors, meta))
+
+
+def _edit_metadata(key: str, value: str):
+    """Change one metadata entry and keep the stored digests: tampering, as a bit flip does."""
+
+    def write(good: Path, path: Path) -> None:
+        data = good.read_bytes()
+        tensors, meta = safetensors.torch.load(data), checkpoint_metadata(data)
+        meta[key] = value
+        path.write_bytes(safetensors.torch.save(tensors, meta))
+
+    return write
 
 
 def _flip_last_byte(good: Path, path: Path) -> None:
@@ -67,6 +82,40 @@ class _Evil:
 
     def __reduce__(self):
         return (Path.touch, (self.marker,))
+
+
+def _header(edit):
+    """A bad file from ``good`` whose JSON header ``edit(header)`` changes (written with
+    Python's json, which allows Infinity and deep nesting), the tensor data kept."""
+
+    def write(good: Path, path: Path) -> None:
+        data = good.read_bytes()
+        (n,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8 : 8 + n])
+        text = edit(header) if callable(edit) else edit
+        raw = (text if isinstance(text, str) else json.dumps(text)).encode()
+        path.write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n :])
+
+    return write
+
+
+def _infinite_offsets(header: dict) -> dict:
+    name = next(k for k in header if k != "__metadata__")
+    header[name]["data_offsets"][1] = float("inf")
+    return header
+
+
+def _list_seed(header: dict) -> dict:
+    header["__metadata__"]["seed"] = [1]
+    return header
+
+
+def _no_input(tensors, meta):
+    tensors["wiring.command"][:, 2] = 0
+
+
+def _not_finite(tensors, meta):
+    tensors["layers.command.h_head.weight"][1, 1] = float("nan")
 
 
 def _corrupt_header(good: Path, path: Path) -> None:
@@ -103,6 +152,17 @@ def _cast(name: str, dtype: torch.dtype):
     return edit
 
 
+def _pruned_from(**changes) -> str:
+    """A ``pruned_from`` metadata value for the example network, with ``changes``."""
+    value = {
+        "file": "big.safetensors",
+        "sha256": "0" * 64,
+        "keep": 0.5,
+        "synapses_before": {"inter": 40, "command": 60, "motor": 6},
+    }
+    return json.dumps({**value, **changes})
+
+
 def _bad_mask_values(tensors, meta):
     tensors["wiring.command"][0, 0] = 2
 
@@ -124,9 +184,28 @@ def make_bad(kind: str, good: Path, path: Path) -> None:
         "spec disagrees": _set("spec", EXAMPLE.read_text().replace("16", "20")),
         "spec invalid": _set("spec", "version: 1\nnetwork: 3\n"),
         "no sha": _set("sha256", ""),
+        "pruned_from not json": _set("pruned_from", "{file: big"),
+        "pruned_from keep": _set("pruned_from", _pruned_from(keep=1.5)),
+        "pruned_from sha": _set("pruned_from", _pruned_from(sha256="xyz")),
+        "pruned_from grew": _set(
+            "pruned_from", _pruned_from(synapses_before={"inter": 40, "command": 20, "motor": 6})
+        ),
+        "target without input": _no_input,
+        "weight not finite": _not_finite,
+    }
+    writers = {
+        "metadata tampered": _edit_metadata("seed", "6"),
+        "spec tampered": _edit_metadata(
+            "spec", EXAMPLE.read_text().replace("sparsity_level: 0.5", "sparsity_level: 0.9")
+        ),
+        "offsets infinite": _header(_infinite_offsets),
+        "metadata not strings": _header(_list_seed),
+        "header nested": _header('{"a":' + "[" * 100_000 + "]" * 100_000 + "}"),
     }
     if kind in rewrites:
         _rewrite(good, path, rewrites[kind])
+    elif kind in writers:
+        writers[kind](good, path)
     elif kind == "empty":
         path.write_bytes(b"")
     elif kind == "too short":
@@ -190,6 +269,17 @@ BAD = {
     "spec disagrees": "stored spec describes",
     "spec invalid": "stored spec is invalid",
     "no sha": "no valid SHA-256",
+    "pruned_from not json": "invalid pruned_from in the metadata: not JSON",
+    "pruned_from keep": "invalid pruned_from in the metadata: 'keep' must be a fraction in (0, 1]",
+    "pruned_from sha": "invalid pruned_from in the metadata: 'sha256' must be 64 hexadecimal",
+    "pruned_from grew": "wiring.command holds 26 synapses, more than the 20 it was pruned from",
+    "metadata tampered": "metadata checksum mismatch",
+    "spec tampered": "metadata checksum mismatch",
+    "offsets infinite": "corrupted safetensors header",
+    "metadata not strings": "corrupted safetensors header (metadata values must be strings)",
+    "header nested": "corrupted safetensors header (nested too deeply)",
+    "target without input": "mask 'wiring.command' leaves target 2 without any input",
+    "weight not finite": "tensor 'layers.command.h_head.weight' holds NaN or infinite values",
 }
 
 
@@ -251,3 +341,22 @@ def make_sequences(tmp_path: Path, lengths, *, seed=0, time=True) -> tuple[Path,
     path = tmp_path / f"seq{seed}.csv"
     write_csv(path, names, cols)
     return path, {"ids": ids, "x": x, "t": t, "lengths": list(lengths)}
+
+
+def pipe_of(data: bytes):
+    """A real pipe's reading end (what ``-i -``, ``/dev/stdin`` or ``<(...)`` give a command),
+    fed ``data`` by a thread that stops if the reader goes away early."""
+    import os
+    import threading
+
+    read_fd, write_fd = os.pipe()
+
+    def feed() -> None:
+        try:
+            with os.fdopen(write_fd, "wb") as writer:
+                writer.write(data)
+        except BrokenPipeError:  # the reader stopped early: an error, or no need for the rest
+            pass
+
+    threading.Thread(target=feed, daemon=True).start()
+    return os.fdopen(read_fd, "rb")

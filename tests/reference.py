@@ -53,3 +53,33 @@ def network_sequence(net, x: np.ndarray, ts: np.ndarray | None = None) -> tuple:
 
 def as_np(t: torch.Tensor) -> np.ndarray:
     return t.detach().double().numpy()
+
+
+SYNAPSE_LAYERS = {"sensory->inter": "inter", "inter->command": "command", "command->motor": "motor"}
+
+
+def synapse_table(tensors: dict[str, np.ndarray]) -> list[dict]:
+    """Every synapse of a checkpoint's tensors (as read with safetensors.numpy), plain loops:
+    the masks give the synapses, the five heads' weights W[target, source] their strength
+    sqrt(sum of squares). In layer order, then by (source, target)."""
+    out = []
+    for name, layer in SYNAPSE_LAYERS.items():
+        mask = tensors[f"wiring.{layer}"]
+        for source in range(mask.shape[0]):
+            for target in range(mask.shape[1]):
+                if mask[source, target] == 0:
+                    continue
+                total = 0.0
+                for head in HEADS:
+                    w = float(tensors[f"layers.{layer}.{head}.weight"][target, source])
+                    total += w * w
+                out.append(
+                    {
+                        "layer": name,
+                        "source": source,
+                        "target": target,
+                        "polarity": int(mask[source, target]),
+                        "strength": float(np.sqrt(total)),
+                    }
+                )
+    return out

@@ -19,6 +19,7 @@ from velora.errors import CheckpointError, DataError, SpecError, VeloraError
 # Public name -> the module that defines it.
 _LAZY = {
     "Wiring": "velora.wiring",
+    "WiringDesign": "velora.wiring",
     "LiquidNCPNetwork": "velora.models",
     "NCPLiquidCell": "velora.models",
     "build_network": "velora.models",
@@ -34,6 +35,10 @@ _LAZY = {
     "CsvReader": "velora.files.tables",
     "read_table": "velora.files.tables",
     "run_csv": "velora.inference",
+    "evaluate_csv": "velora.evaluation",
+    "prune_network": "velora.models.pruning",
+    "prune_model": "velora.files.pruning",
+    "synapse_strengths": "velora.viz.stats",
     "fit": "velora.training",
     "train_csv": "velora.training",
     "SequenceData": "velora.training",
@@ -42,6 +47,7 @@ _LAZY = {
     "split_by_sequence": "velora.training",
     "network_stats": "velora.viz.stats",
     "wiring_figure": "velora.viz.wiring",
+    "neuron_figure": "velora.viz.neurons",
     "set_seed": "velora.seeding",
 }
 # Names that are a module's attribute under another name.
@@ -59,16 +65,21 @@ __all__ = [
     "SpecError",
     "VeloraError",
     "Wiring",
+    "WiringDesign",
     "__version__",
     "build_network",
     "dump_spec",
+    "evaluate_csv",
     "export_model",
     "fit",
     "load_checkpoint",
     "load_model",
     "load_spec",
     "network_stats",
+    "neuron_figure",
     "parse_spec",
+    "prune_model",
+    "prune_network",
     "read_sequences",
     "read_table",
     "run_csv",
@@ -76,6 +87,7 @@ __all__ = [
     "set_seed",
     "split_by_sequence",
     "starter_spec",
+    "synapse_strengths",
     "train_csv",
     "wiring_figure",
 ]
@@ -100,13 +112,16 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from velora.evaluation import evaluate_csv
     from velora.files.checkpoint import load_checkpoint
     from velora.files.checkpoint import save as save_checkpoint
     from velora.files.export import export_model
     from velora.files.loading import load_model
+    from velora.files.pruning import prune_model
     from velora.files.tables import CsvReader, read_table
     from velora.inference import run_csv
     from velora.models import LiquidNCPNetwork, NCPLiquidCell, build_network
+    from velora.models.pruning import prune_network
     from velora.seeding import set_seed
     from velora.spec import Spec, dump_spec, load_spec, parse_spec, starter_spec
     from velora.training import (
@@ -117,6 +132,7 @@ if TYPE_CHECKING:
         split_by_sequence,
         train_csv,
     )
-    from velora.viz.stats import network_stats
+    from velora.viz.neurons import neuron_figure
+    from velora.viz.stats import network_stats, synapse_strengths
     from velora.viz.wiring import wiring_figure
-    from velora.wiring import Wiring
+    from velora.wiring import Wiring, WiringDesign

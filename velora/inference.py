@@ -1,14 +1,21 @@
 """Streaming inference: run a network over CSV chunks with the hidden state carried along.
 
-``run_chunks`` takes the chunks of ``velora.files.tables.CsvReader`` and yields outputs row for row.
+``run_chunks`` takes the chunks of a table reader (``velora.files.tables.open_table``: CSV,
+Parquet or Arrow) and yields outputs row for row.
 Sequence mode: each sequence starts from a zero state (a file without a sequence column is one
 sequence) and a sequence cut by a chunk boundary continues from the state where the previous
 chunk left it, so results do not depend on the chunk size. Whole sequences are batched together
 (grouped by length, padded at the end, which cannot change the outputs of real steps) and run by
 ``LiquidNCPNetwork.forward_sequence``. Batch mode: every row is one step from a zero state.
 
-``run_csv`` does everything ``velora run`` does: model, reader, network, ``CsvWriter`` and the
-plot, with the same defaults; the CLI command only parses its options and renders progress.
+``run_csv`` does everything ``velora run`` does: model, reader, network, writer (CSV or
+Parquet) and the plots, with the same defaults; the CLI command only parses its options and
+renders progress.
+
+Under torchrun, ``run_shared`` splits the work: every process reads every chunk (so the chunks,
+and the batches within them, are exactly those of one process), chunk ``i`` is computed and
+formatted by rank ``i % world_size``, and rank 0 writes the chunks in input order as they come:
+the output is byte for byte the one-process output, with a few chunks in flight per process.
 """
 
 from __future__ import annotations
@@ -25,14 +32,25 @@ from typing import IO, BinaryIO
 import numpy as np
 import torch
 
+from velora.distributed import Context, PeerFailure, Relay, setup
 from velora.errors import VeloraError
 from velora.files.atomic import atomic_write, check_writable
+from velora.files.defaults import DEFAULT_DELIMITER
 from velora.files.loading import load_model
-from velora.files.tables import DEFAULT_BLOCK_BYTES, Chunk, CsvReader, CsvWriter
+from velora.files.sources import Source, require_files
+from velora.files.tables import (
+    DEFAULT_BLOCK_BYTES,
+    Chunk,
+    TableReader,
+    format_rows,
+    open_table,
+    output_format_for,
+    table_writer,
+)
 from velora.models import LiquidNCPNetwork
 from velora.spec import DEFAULT_MAX_MEMORY, Spec, default_names
 from velora.spec import output_names as default_output_names
-from velora.viz.figures import plot_format
+from velora.viz.figures import DEFAULT_DPI, check_dpi, plot_format
 
 MODES = ("sequence", "batch")
 MAX_BATCH = 512  # sequences per forward_sequence call
@@ -42,23 +60,28 @@ PAD_WASTE = 0.75  # a group's shortest sequence is at least this fraction of its
 @dataclass
 class ChunkResult:
     """Outputs for the rows of one chunk: ``y`` (rows, out) and, if asked for, the hidden state
-    after each row ``h`` (rows, n_units), both float32."""
+    after each row ``h`` (rows, n_units), both float32; ``text``: the rows as output CSV, when
+    another process computed and formatted them (``run_shared``)."""
 
     chunk: Chunk
     y: np.ndarray
     h: np.ndarray | None = None
+    text: bytes | None = None
 
 
 @dataclass
 class RunSummary:
     """What ``run_csv`` did: rows and sequences run (in batch mode every row counts as one),
-    the time taken, the output's columns, and the plot written (if any)."""
+    the time taken, the output's columns, and the plots written (if any)."""
 
     rows: int
     sequences: int
     seconds: float
     columns: list[str]
     plot: Path | None = None
+    neuron_plot: Path | None = None
+    processes: int = 1  # under torchrun: the processes that shared the work
+    main: bool = True  # this process wrote (rank 0); the others count nothing
 
 
 def run_chunks(
@@ -87,10 +110,10 @@ def _forward(network, x: np.ndarray, h0: np.ndarray, ts: np.ndarray, hidden: boo
     xt, ht, tt = torch.from_numpy(x), torch.from_numpy(h0), torch.from_numpy(ts)
     if not hidden:
         y, h_last = network.forward_sequence(xt, ht, tt)
-        return y.numpy(), None, h_last.numpy()
+        return y.cpu().numpy(), None, h_last.cpu().numpy()
     y, states = network.forward_sequence(xt, ht, tt, return_states=True)
-    hs = states.numpy()
-    return y.numpy(), hs, (hs[:, -1] if hs.shape[1] else h0)
+    hs = states.cpu().numpy()
+    return y.cpu().numpy(), hs, (hs[:, -1] if hs.shape[1] else h0)
 
 
 def _run_batch(network, chunk: Chunk, hidden: bool, max_batch: int):
@@ -229,38 +252,44 @@ def output_columns(
 
 def open_reader(
     network,
-    input_path: str | Path,
+    input_path: Source,
     *,
     columns: Sequence[str] | None = None,
     spec_inputs: Sequence[str] | None = None,
     sequence_column: str | None = None,
     time_column: str | None = None,
+    targets: Sequence[str] = (),
     mode: str = "sequence",
     dt: float = 1.0,
     allow_nan: bool = False,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
-) -> CsvReader:
-    """A reader for running ``network`` over ``input_path``, header checked: inputs are
-    ``columns``, else the spec's ``spec_inputs``, else every column but the sequence and time
-    columns; batch mode carries those columns along without order checks."""
+    delimiter: str = DEFAULT_DELIMITER,
+) -> TableReader:
+    """A reader for running ``network`` over ``input_path`` (any table ``open_table`` reads:
+    a path, ``-`` for standard input, a stream), header checked: inputs are ``columns``, else
+    the spec's ``spec_inputs``, else every column but the sequence, time and ``targets``
+    columns (read as the chunks' ``targets``); batch mode carries the sequence and time columns
+    along without order checks."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    return CsvReader(
+    return open_table(
         input_path,
         columns=columns if columns is not None else (list(spec_inputs) if spec_inputs else None),
         sequence_column=sequence_column,
         time_column=time_column,
+        target_columns=targets,
         n_inputs=network.in_features,
         allow_nan=allow_nan,
         dt=dt,
         check_order=mode == "sequence",
         block_bytes=block_bytes,
+        delimiter=delimiter,
     )
 
 
 def run_csv(
     network: LiquidNCPNetwork | str | Path,
-    input_path: str | Path,
+    input_path: Source,
     output: BinaryIO | str | Path | None = None,
     *,
     spec: Spec | None = None,
@@ -274,12 +303,20 @@ def run_csv(
     allow_nan: bool = False,
     plot: str | Path | None = None,
     plot_title: str | None = None,
+    plot_neurons: str | Path | None = None,
+    plot_sequence: str | None = None,
+    plot_steps: bool = False,
+    neuron_style: str = "heatmap",
+    dpi: int = DEFAULT_DPI,
     force: bool = False,
     max_memory: int | None = DEFAULT_MAX_MEMORY,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     progress: Callable[[int, int, int], None] | None = None,
     on_result: Callable[[ChunkResult], None] | None = None,
-    reader: CsvReader | None = None,
+    reader: TableReader | None = None,
+    device: str | None = None,
+    delimiter: str = DEFAULT_DELIMITER,
+    output_format: str | None = None,
 ) -> RunSummary:
     """Run a network over the CSV file ``input_path`` and write its outputs as CSV, as
     ``velora run`` does.
@@ -290,85 +327,138 @@ def run_csv(
     only call ``on_result``. Inputs are ``columns``, else the spec's inputs, else every column
     but the sequence and time columns; output columns are named by ``output_names``, else the
     spec's outputs, else y0, y1, .... ``plot`` draws the inputs and outputs of the first
-    sequences (png, svg or pdf), with any output the file also holds drawn dashed beside it.
+    sequences (png, svg or pdf), with any output the file also holds drawn as dots beside it;
+    ``plot_neurons`` every neuron's state over the first sequence (``neuron_style`` "heatmap",
+    or "traces" up to 32 neurons). ``plot_sequence`` (an id of the sequence column) draws that
+    sequence instead; ``plot_steps`` draws inputs as steps; ``dpi`` is the plots' resolution.
     ``progress(rows_done, bytes_done, bytes_total)`` is called after every chunk. Pass an open
-    ``reader`` to reuse one whose header was already checked.
+    ``reader`` to reuse one whose header was already checked. ``device`` (cpu, cuda, cuda:N,
+    mps or auto) moves the network there: the PyTorch loop runs there, the compiled loop only
+    on the CPU; None leaves a given network where it is (a loaded one on the CPU).
+
+    ``input_path`` is any table ``open_table`` reads (CSV, plain or compressed, Parquet, Arrow;
+    ``-`` for standard input); ``delimiter`` separates CSV fields. ``output_format`` is
+    ``"csv"`` or ``"parquet"`` (default: Parquet for a path ending in ``.parquet``, else CSV).
+
+    Under torchrun every process makes this call with the same arguments and the work is
+    shared (``run_shared``): rank 0 alone writes the output and the plots and calls
+    ``progress`` and ``on_result``, for every chunk; the others return a summary that counts
+    nothing (``RunSummary.main`` false).
     """
     start = time.perf_counter()
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    path_out = None if output is None or hasattr(output, "write") else Path(output)
-    plot_path = None if plot is None else Path(plot)
-    if path_out is not None:
-        check_writable(path_out, force=force)
-    if plot_path is not None:
-        plot_format(plot_path)
-        check_writable(plot_path, force=force)
-        if path_out is not None and path_out.resolve() == plot_path.resolve():
-            raise VeloraError(f"{plot_path}: the plot and the output are the same file")
-    model_name = None
-    if not isinstance(network, torch.nn.Module):
-        model_name = Path(network).stem
-        network, loaded = load_model(network, max_memory=max_memory)
-        spec = loaded if spec is None else spec
-    if output_names is None and spec is not None:
-        output_names = spec.output_names()
-    if reader is None:
-        reader = open_reader(
-            network,
-            input_path,
-            columns=columns,
-            spec_inputs=spec.inputs if spec is not None else None,
-            sequence_column=sequence_column,
-            time_column=time_column,
-            mode=mode,
-            dt=dt,
-            allow_nan=allow_nan,
-            block_bytes=block_bytes,
+    context = setup(device)
+    fmt = output_format or output_format_for(None if hasattr(output, "write") else output)
+    if fmt not in ("csv", "parquet"):
+        raise VeloraError(
+            f"output_format: expected csv or parquet, got {fmt!r}", parameter="output_format"
         )
-    collector = None
-    if plot_path is not None:
-        from velora.viz.run import RunPlot, recorded_outputs
+    text = output is not None and fmt == "csv"  # rank 0 writes: the others format CSV rows
+    if not context.is_main:  # under torchrun rank 0 alone writes and draws
+        output = plot = plot_neurons = plot_sequence = None
+    with context.agreement():  # bad input on any process ends the job with one error
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        path_out = None if output is None or hasattr(output, "write") else Path(output)
+        plot_path = None if plot is None else Path(plot)
+        neuron_path = None if plot_neurons is None else Path(plot_neurons)
+        if context.parallel:  # every process reads the input and the model: no stream will do
+            require_files(input_path, network)
+        if path_out is not None:
+            check_writable(path_out, force=force)
+        _check_plots(path_out, plot_path, neuron_path, plot_sequence, mode, dpi, force)
+        model_name = None
+        if not isinstance(network, torch.nn.Module):
+            model_name = Path(network).stem
+            network, loaded = load_model(network, max_memory=max_memory)
+            spec = loaded if spec is None else spec
+        if device is not None:
+            network = network.to(context.device)
+        if neuron_path is not None:
+            from velora.viz.neurons import check_style
 
-        recorded = recorded_outputs(reader, list(output_names or []))
-        if recorded:
-            reader = reader.with_targets(recorded)
+            check_style(neuron_style, network)
+        if output_names is None and spec is not None:
+            output_names = spec.output_names()
+        if reader is None:
+            reader = open_reader(
+                network,
+                input_path,
+                columns=columns,
+                spec_inputs=spec.inputs if spec is not None else None,
+                sequence_column=sequence_column,
+                time_column=time_column,
+                mode=mode,
+                dt=dt,
+                allow_nan=allow_nan,
+                block_bytes=block_bytes,
+                delimiter=delimiter,
+            )
+        if plot_sequence is not None and reader.sequence_column is None:
+            raise VeloraError(
+                f"{reader.name}: no sequence column to find sequence {plot_sequence!r} in",
+                parameter="sequence_column",
+            )
+        collector = neurons = None
         name = (spec.name if spec is not None else None) or model_name or "network"
-        collector = RunPlot(
-            list(reader.columns),
-            default_output_names(output_names, network.out_features),
-            recorded_names=recorded,
-            time_label=reader.time_column,
-            batch=mode == "batch",
-            title=plot_title or f"velora run: {name} on {Path(input_path).name}",
+        title = plot_title or f"velora run: {name} on {Path(reader.name).name}"
+        if plot_path is not None:
+            from velora.viz.run import RunPlot, recorded_outputs
+
+            recorded = recorded_outputs(reader, list(output_names or []))
+            if recorded:
+                reader = reader.with_targets(recorded)
+            collector = RunPlot(
+                list(reader.columns),
+                default_output_names(output_names, network.out_features),
+                recorded_names=recorded,
+                time_label=reader.time_column,
+                batch=mode == "batch",
+                title=title,
+                sequence=plot_sequence,
+                steps=plot_steps,
+            )
+        if neuron_path is not None:
+            from velora.viz.neurons import NeuronPlot
+
+            neurons = NeuronPlot(
+                list(reader.columns),
+                default_output_names(output_names, network.out_features),
+                sequence=plot_sequence,
+                batch=mode == "batch",
+                time_label=reader.time_column,
+                title=title,
+                style=neuron_style,
+                steps=plot_steps,
+            )
+        names = output_columns(
+            network,
+            output_names=output_names,
+            sequence_column=reader.sequence_column,
+            time_column=reader.time_column,
+            hidden=hidden,
         )
-    names = output_columns(
-        network,
-        output_names=output_names,
-        sequence_column=reader.sequence_column,
-        time_column=reader.time_column,
-        hidden=hidden,
-    )
     with contextlib.ExitStack() as stack:
         handle: IO[bytes] | str | Path | None = output
         if path_out is not None:
             handle = stack.enter_context(atomic_write(path_out, force=force))
-        writer = CsvWriter(handle, names) if handle is not None else None  # type: ignore[arg-type]
+        writer = table_writer(handle, names, fmt) if handle is not None else None  # type: ignore[arg-type]
         rows = sequences = 0
-        for result in run_chunks(network, prefetch(reader), mode=mode, hidden=hidden):
+        if context.parallel:
+            shaped = _Shaped(reader) if text else None
+            results = run_shared(context, network, prefetch(reader), mode=mode, hidden=hidden,
+                                 text=shaped.text if shaped else None)  # fmt: skip
+        else:
+            results = run_chunks(network, prefetch(reader), mode=mode, hidden=hidden)
+        for result in results:
             chunk = result.chunk
-            if writer is not None:
-                cols: list = []
-                if reader.sequence_column is not None:
-                    cols.append(chunk.sequence_values)
-                if reader.time_column is not None:
-                    cols.append(chunk.time)
-                cols += [result.y[:, j] for j in range(result.y.shape[1])]
-                if result.h is not None:
-                    cols += [result.h[:, j] for j in range(result.h.shape[1])]
-                writer.write(cols)
+            if writer is not None and result.text is not None:
+                writer.write_text(result.text, chunk.rows)
+            elif writer is not None:
+                writer.write(_Shaped(reader).columns(result))
             if collector is not None:
                 collector.add(result)
+            if neurons is not None:
+                neurons.add(result)
             if on_result is not None:
                 on_result(result)
             rows += chunk.rows
@@ -378,6 +468,132 @@ def run_csv(
                 sequences += len(chunk.starts) - (1 if chunk.continues else 0)
             if progress is not None:
                 progress(rows, chunk.bytes_read, reader.size)
+        for wanted in (collector, neurons):  # before the output is kept: a missing sequence
+            if wanted is not None:
+                wanted.check(reader.name, reader.sequence_column)
+        if writer is not None:
+            writer.close()  # a Parquet file's footer
     if collector is not None and plot_path is not None:
-        collector.save(plot_path, force=force)
-    return RunSummary(rows, sequences, time.perf_counter() - start, names, plot_path)
+        collector.save(plot_path, dpi=dpi, force=force)
+    if neurons is not None and neuron_path is not None:
+        neurons.save(network, neuron_path, dpi=dpi, force=force)
+    seconds = time.perf_counter() - start
+    return RunSummary(rows, sequences, seconds, names, plot_path, neuron_path,
+                      context.world_size, context.is_main)  # fmt: skip
+
+
+@dataclass
+class _Shaped:
+    """The output's columns for a chunk's results: the sequence and time columns read, the
+    outputs, the hidden state."""
+
+    reader: TableReader
+
+    def columns(self, result: ChunkResult) -> list:
+        chunk = result.chunk
+        cols: list = []
+        if self.reader.sequence_column is not None:
+            cols.append(chunk.sequence_values)
+        if self.reader.time_column is not None:
+            cols.append(chunk.time)
+        cols += [result.y[:, j] for j in range(result.y.shape[1])]
+        if result.h is not None:
+            cols += [result.h[:, j] for j in range(result.h.shape[1])]
+        return cols
+
+    def text(self, result: ChunkResult) -> bytes:
+        return format_rows(self.columns(result))
+
+
+def run_shared(
+    context: Context,
+    network,
+    chunks: Iterable[Chunk],
+    *,
+    mode: str = "sequence",
+    hidden: bool = False,
+    text: Callable[[ChunkResult], bytes] | None = None,
+    max_batch: int = MAX_BATCH,
+) -> Iterator[ChunkResult]:
+    """``run_chunks`` shared by the processes of ``context``; call it on every one of them
+    with the same chunks (each process reads the whole input).
+
+    Chunk ``i`` is computed by rank ``i % world_size``; a sequence cut by a chunk boundary
+    continues from the state that the previous chunk's process hands over. Rank 0 yields every
+    chunk's result in order (those of other processes with ``text``, the rows as they formatted
+    them, when ``text`` is given); the other processes yield nothing. A bad chunk fails on every
+    process alike: rank 0 raises its error, the others ``PeerFailure``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    relay = Relay(context)
+    outs, units = network.out_features, network.n_units
+    carry: np.ndarray | None = None  # the state where this process's last chunk left off
+    with torch.inference_mode():
+        for index, chunk in enumerate(_failing_alike(context, relay, chunks)):
+            owner = relay.owner(index)
+            if mode == "sequence" and chunk.continues:  # hand the state over
+                before = relay.owner(index - 1)
+                if before == context.rank:
+                    assert carry is not None  # the previous chunk ended in an open sequence
+                    relay.pass_state(index, carry, owner)
+                elif owner == context.rank:
+                    carry = relay.take_state(index, (units,), before)
+            if owner == context.rank:
+                if mode == "batch":
+                    y, h = _run_batch(network, chunk, hidden, max_batch)
+                else:
+                    y, h, carry = _run_sequences(network, chunk, carry, hidden, max_batch)
+                result = ChunkResult(chunk, y, h)
+                if context.is_main:
+                    yield result
+                    continue
+                parts = [y.tobytes(), b"" if h is None else h.tobytes()]
+                relay.send(index, b"".join([*parts, text(result) if text else b""]))
+            elif context.is_main:
+                data = relay.receive(index, owner).tobytes()
+                rows, cut = chunk.rows, chunk.rows * outs * 4
+                y = np.frombuffer(data[:cut], dtype=np.float32).reshape(rows, outs)
+                h = None
+                if hidden:
+                    end = cut + rows * units * 4
+                    h = np.frombuffer(data[cut:end], dtype=np.float32).reshape(rows, units)
+                    cut = end
+                yield ChunkResult(chunk, y, h, data[cut:] if text else None)
+        relay.flush()
+
+
+def _failing_alike(context: Context, relay: Relay, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+    """``chunks``, where bad input (which every process meets at the same chunk, reading the
+    same file) is raised by rank 0 and ends the others quietly, once what they sent is in."""
+    try:
+        yield from chunks
+    except VeloraError:
+        relay.flush()
+        if context.is_main:
+            raise
+        raise PeerFailure(2, 0) from None
+
+
+def _check_plots(output, plot, neurons, sequence, mode, dpi, force) -> None:
+    """Everything about the plots of ``run_csv`` that can be checked before the run."""
+    check_dpi(dpi)
+    paths = [p for p in (output, plot, neurons) if p is not None]
+    for path in paths[1 if output is not None else 0 :]:
+        plot_format(path)
+        check_writable(path, force=force)
+    seen: set[Path] = set()
+    for path in paths:
+        if path.resolve() in seen:
+            raise VeloraError(f"{path}: the same file as another output or plot")
+        seen.add(path.resolve())
+    if sequence is not None and plot is None and neurons is None:
+        raise VeloraError(
+            "plot_sequence: picks the sequence a plot draws, but no plot is asked for",
+            parameter="plot_sequence",
+        )
+    if sequence is not None and mode == "batch":
+        raise VeloraError(
+            "plot_sequence: batch mode has no sequences, every row is one step",
+            parameter="plot_sequence",
+        )

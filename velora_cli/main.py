@@ -1,7 +1,8 @@
 """Entry point: the Typer app, global options and the error policy.
 
 Bad input (a ``VeloraError`` or a usage error) exits 2 with one line on stderr; any other
-exception is an internal fault and exits 1. ``--debug`` shows the traceback.
+exception is an internal fault and exits 1. ``--debug`` shows the traceback. Under torchrun one
+process reports each error: the others end with ``PeerFailure``, silently.
 """
 
 import contextlib
@@ -14,6 +15,7 @@ from importlib import import_module
 import typer
 
 from velora import __version__
+from velora.distributed import PeerFailure, is_main_process
 from velora.errors import VeloraError
 from velora_cli.console import err, fail_line, show_library_notes
 from velora_cli.usage import VeloraCommand, VeloraGroup
@@ -70,7 +72,7 @@ def main(
 def _register() -> None:
     """Add every subcommand; modules import torch lazily so ``--help`` stays fast."""
     # In the order of a user's workflow, which is the order --help lists them in.
-    for name in ("init", "validate", "wire", "run", "train", "export", "inspect"):
+    for name in ("init", "validate", "wire", "run", "train", "eval", "prune", "export", "inspect"):
         module = import_module(f"velora_cli.commands.{name}")
         app.command(name, cls=VeloraCommand)(getattr(module, name))
 
@@ -94,8 +96,13 @@ def main_exit_code(argv: list[str] | None = None) -> int:
         fail_line(f"{exc.format_message()} (see '{command} --help')")
         return exc.exit_code
     except (KeyboardInterrupt, typer.Abort):
-        fail_line("interrupted")
+        if is_main_process():  # under torchrun, rank 0 alone says so
+            fail_line("interrupted")
         return 130
+    except PeerFailure as exc:  # another process of a torchrun job reports the error
+        if debug:
+            err.print(traceback.format_exc(), markup=False)
+        return exc.code
     except VeloraError as exc:
         if debug:
             err.print(traceback.format_exc(), markup=False)

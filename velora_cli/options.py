@@ -1,8 +1,11 @@
-"""Options shared by the commands that read CSV data (``run`` and ``train``)."""
+"""Options shared by several commands (the CSV data options of ``run`` and ``train``, plots)."""
 
 from typing import Annotated
 
 import typer
+
+from velora.distributed import DEVICES
+from velora.viz.figures import MAX_DPI, MIN_DPI
 
 SequenceColumn = Annotated[
     str | None,
@@ -29,6 +32,38 @@ Dt = Annotated[
     ),
 ]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
+Delimiter = Annotated[
+    str,
+    typer.Option(
+        "--delimiter",
+        metavar="CHAR",
+        help="The character between the fields of CSV input, e.g. ';' or '|'; a tab as "
+        "'tab' or '\\t'. Parquet and Arrow input need none.",
+    ),
+]
+# What an input table may be (told apart by content), for the help of --input and --data.
+TABLE_FORMATS = (
+    "CSV with a header row (plain or gzip, bzip2, xz, zstd compressed), Parquet or Arrow IPC "
+    "(Feather); '-': standard input"
+)
+Device = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        metavar="DEVICE",
+        help=f"Where the PyTorch loop runs: {DEVICES} (CUDA when the machine has it); the "
+        "compiled loops run on the CPU. Under torchrun, cuda is cuda:LOCAL_RANK.",
+    ),
+]
+Dpi = Annotated[
+    int,
+    typer.Option(
+        "--dpi",
+        metavar="DPI",
+        help=f"Resolution of the plots in dots per inch ({MIN_DPI} to {MAX_DPI}; for PDF and SVG, "
+        "of the heat maps inside).",
+    ),
+]
 
 
 def _memory(text: str) -> int:

@@ -26,6 +26,8 @@ USAGE = {
     "wire": "velora wire [OPTIONS] MODEL",
     "run": "velora run [OPTIONS] MODEL",
     "train": "velora train [OPTIONS] MODEL",
+    "eval": "velora eval [OPTIONS] MODEL",
+    "prune": "velora prune [OPTIONS] MODEL",
     "export": "velora export [OPTIONS] MODEL",
     "inspect": "velora inspect [OPTIONS] FILE",
 }
@@ -115,7 +117,7 @@ def test_install_completion_writes_into_home(tmp_path, monkeypatch, capsys, shel
     [
         ("velora wi", ["wire"]),
         ("velora wire --ma", ["--masks", "--max-memory"]),
-        ("velora export --format ", ["safetensors", "pt2", "onnx"]),
+        ("velora export --format ", ["safetensors", "pt2", "onnx", "c"]),
     ],
 )
 def test_completion_answers_the_shell(monkeypatch, capsys, words, expected) -> None:

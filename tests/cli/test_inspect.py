@@ -79,9 +79,15 @@ def test_inspect_json_matches_figures_computed_from_the_file(ckpt, capsys):
     assert info["metadata"]["sha256"] == digest.hexdigest()
     assert info["metadata"]["seed"] == 7 and info["metadata"]["format_version"] == 1
     assert load_spec(EXAMPLE) == load_spec_from_text(info["spec"])
+    meta = safetensors.safe_open(str(ckpt), "pt").metadata()
+    covered = hashlib.sha256()  # the documented metadata digest, computed by hand
+    for key in sorted(k for k in meta if k not in ("sha256", "metadata_sha256")):
+        covered.update(f"{key}\0{meta[key]}\0".encode())
+    assert meta["metadata_sha256"] == covered.hexdigest()
     assert info["verification"] == {
         "ok": True,
         "checksum": True,
+        "metadata_checksum": True,
         "computed_sha256": digest.hexdigest(),
         "masks_match_weights": True,
         "tensors_checked": 30,
@@ -169,3 +175,15 @@ def test_run_on_a_spec_equals_run_on_its_exported_checkpoint(tmp_path, capsys):
         outputs[name] = target.read_bytes()
     assert outputs["spec"] == outputs["ckpt"]
     assert outputs["spec"].startswith(b"torque,h0")
+
+
+def test_a_file_of_velora_0_1_loads_and_says_its_metadata_is_not_covered(capsys) -> None:
+    old = EXAMPLE.parents[1] / "tests" / "files" / "data" / "pendulum-before-designs.safetensors"
+    loaded = checkpoint.load_checkpoint(old)
+    assert loaded.metadata.metadata_sha256 is None and loaded.metadata_checksum_ok is None
+    assert checkpoint.verify(loaded).ok
+    code, out, err = _cli(["inspect", str(old)], capsys)
+    assert code == 0 and err == ""
+    assert "metadata (spec, seed) not covered by a checksum" in out
+    code, out, _ = _cli(["inspect", str(old), "--json"], capsys)
+    assert json.loads(out)["verification"]["metadata_checksum"] is None

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from velora.files import export_c
 from velora.files.checkpoint_file import (
     EXTRA_PREFIX,
     FORMAT_NAME,
@@ -24,6 +25,7 @@ from velora.files.checkpoint_file import (
     tensor_digest,
     write_checkpoint,
 )
+from velora.files.sources import source_name
 from velora.models import LiquidNCPNetwork
 from velora.spec import Spec, dump_spec
 
@@ -60,11 +62,20 @@ class Checkpoint:
     computed_sha256: str
     n_bytes: int
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    computed_metadata_sha256: str | None = None  # None: the file's metadata has no digest
 
     @property
     def checksum_ok(self) -> bool:
         """Whether the tensors hash to the SHA-256 stored in the metadata."""
         return self.computed_sha256 == self.metadata.sha256
+
+    @property
+    def metadata_checksum_ok(self) -> bool | None:
+        """Whether the metadata hashes to its stored digest; None when the file has none
+        (files of velora 0.1: their spec and seed are not covered by a checksum)."""
+        if self.computed_metadata_sha256 is None:
+            return None
+        return self.computed_metadata_sha256 == self.metadata.metadata_sha256
 
 
 def parameter_names() -> list[str]:
@@ -149,6 +160,7 @@ def load_checkpoint(
         stored.computed_sha256,
         stored.n_bytes,
         stored.extra,
+        stored.computed_metadata_sha256,
     )
 
 
@@ -170,6 +182,7 @@ class Verification:
     n_tensors_checked: int
     inert_outside_masks: bool
     n_stored_outside_masks: int
+    metadata_checksum: bool | None = None  # None: the metadata is not covered (velora 0.1)
 
     @property
     def checksum_ok(self) -> bool:
@@ -177,13 +190,19 @@ class Verification:
 
     @property
     def ok(self) -> bool:
-        return self.checksum_ok and self.masks_match_weights and self.inert_outside_masks
+        return (
+            self.checksum_ok
+            and self.metadata_checksum is not False
+            and self.masks_match_weights
+            and self.inert_outside_masks
+        )
 
 
 def verify(checkpoint: Checkpoint) -> Verification:
     """Check a loaded checkpoint beyond its structure.
 
-    - checksum: the tensors hash to the stored SHA-256;
+    - checksum: the tensors hash to the stored SHA-256, and the metadata (spec, seed, format
+      fields) to its own digest where the file has one;
     - masks: every cell's mask buffer is |mask|ᵀ of the stored wiring plus the recurrent block,
       and every weight's shape follows from it;
     - inert: randomising every weight outside the masks leaves one step's outputs bit-identical.
@@ -210,6 +229,7 @@ def verify(checkpoint: Checkpoint) -> Verification:
         n_tensors_checked=n_checked,
         inert_outside_masks=_inert(model),
         n_stored_outside_masks=n_outside,
+        metadata_checksum=checkpoint.metadata_checksum_ok,
     )
 
 
@@ -247,6 +267,8 @@ def summary(checkpoint: Checkpoint, verification: Verification | None = None) ->
     verification = verify(checkpoint) if verification is None else verification
     meta = checkpoint.metadata
     counts = model.wiring.counts
+    c_float = export_c.footprint(model)
+    c_int8 = export_c.footprint(model, "int8")
     layers = []
     for cell, (name, mask) in zip(model.cells(), model.wiring.masks.items(), strict=True):
         live = int(cell.sparsity_mask.count_nonzero())
@@ -263,7 +285,7 @@ def summary(checkpoint: Checkpoint, verification: Verification | None = None) ->
             }
         )
     return {
-        "file": str(checkpoint.path),
+        "file": source_name(checkpoint.path),
         "bytes": checkpoint.n_bytes,
         "metadata": {
             "format": FORMAT_NAME,
@@ -272,6 +294,7 @@ def summary(checkpoint: Checkpoint, verification: Verification | None = None) ->
             "created": meta.created,
             "seed": meta.seed,
             "sha256": meta.sha256,
+            "pruned_from": None if meta.pruned_from is None else meta.pruned_from.to_dict(),
         },
         "spec": dump_spec(checkpoint.spec),
         "spec_stored": meta.spec_yaml is not None,
@@ -288,10 +311,18 @@ def summary(checkpoint: Checkpoint, verification: Verification | None = None) ->
             "active": model.active_params,
         },
         "extra_tensors": sorted(checkpoint.extra),
+        "c_export": {
+            "flash_bytes": c_float.flash_bytes,
+            "ram_bytes": c_float.ram_bytes,
+            "state_bytes": c_float.state_bytes,
+            "scratch_bytes": c_float.scratch_bytes,
+            "flash_bytes_int8": c_int8.flash_bytes,
+        },
         "verification": {
             "ok": verification.ok,
             "checksum": verification.checksum_ok,
             "computed_sha256": verification.computed_sha256,
+            "metadata_checksum": verification.metadata_checksum,
             "masks_match_weights": verification.masks_match_weights,
             "tensors_checked": verification.n_tensors_checked,
             "inert_outside_masks": verification.inert_outside_masks,

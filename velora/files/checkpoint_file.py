@@ -5,9 +5,10 @@ Nothing is ever unpickled. The file holds every parameter (``layers.<layer>.<hea
 ``.bias``) and the three signed int32 wiring masks (``wiring.inter``, ``wiring.command``,
 ``wiring.motor``), plus optional ``extra.*`` tensors. Its string metadata holds the format name and
 version, the velora version, the spec as YAML, the seed, the creation time and a SHA-256 over the
-tensors (see ``tensor_digest``). Reading checks all of it and raises ``CheckpointError`` with one
-line naming the file and the problem. Which parameters a network needs is the caller's to say
-(``expected_parameters``), so the format does not depend on the model that fills it.
+tensors (see ``tensor_digest``); a pruned network also records what it was pruned from
+(``pruned_from``, see ``PrunedFrom``). Reading checks all of it and raises ``CheckpointError``
+with one line naming the file and the problem. Which parameters a network needs is the caller's
+to say (``expected_parameters``), so the format does not depend on the model that fills it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from velora._version import __version__
 from velora.errors import CheckpointError, SpecError
 from velora.files.atomic import atomic_write
 from velora.files.sniff import sniff
+from velora.files.sources import read_whole, source_name
 from velora.spec import NetworkSpec, Spec, dump_spec, parse_spec
 from velora.wiring import LAYER_NAMES, LayerMasks, Wiring
 
@@ -35,6 +37,7 @@ FORMAT_NAME = "velora.checkpoint"
 FORMAT_VERSION = 1
 EXTRA_PREFIX = "extra."
 MASK_NAMES = tuple(f"wiring.{layer}" for layer in LAYER_NAMES)
+METADATA_DIGEST = "metadata_sha256"  # covers every other metadata entry but ``sha256``
 # Tensor dtypes by their safetensors names, which the digest uses so that it is not torch-bound.
 _DTYPE_CODES = {
     torch.float64: "F64",
@@ -51,6 +54,59 @@ _DTYPE_CODES = {
 
 
 @dataclass(frozen=True)
+class PrunedFrom:
+    """Where a pruned network came from (metadata key ``pruned_from``, a JSON object): the model
+    file as it was named, the SHA-256 of its tensors (its metadata ``sha256``), the fraction
+    kept, and the synapses each mask held before (``synapses_before``, by layer name)."""
+
+    file: str
+    sha256: str
+    keep: float
+    synapses_before: dict[str, int]
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "sha256": self.sha256,
+            "keep": self.keep,
+            "synapses_before": {layer: self.synapses_before[layer] for layer in LAYER_NAMES},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> PrunedFrom:
+        """Parse the metadata value; raises ValueError saying what is wrong."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise ValueError("not JSON") from None
+        keys = {"file", "sha256", "keep", "synapses_before"}
+        if not isinstance(data, dict) or set(data) != keys:
+            raise ValueError(f"expected a JSON object with the keys {', '.join(sorted(keys))}")
+        file, sha256, keep, before = (
+            data[k] for k in ("file", "sha256", "keep", "synapses_before")
+        )
+        if not isinstance(file, str) or not file:
+            raise ValueError("'file' must be a non-empty string")
+        if not (isinstance(sha256, str) and len(sha256) == 64 and _is_hex(sha256)):
+            raise ValueError("'sha256' must be 64 hexadecimal digits")
+        if isinstance(keep, bool) or not isinstance(keep, int | float) or not 0 < keep <= 1:
+            raise ValueError(f"'keep' must be a fraction in (0, 1], got {keep!r}")
+        if not isinstance(before, dict) or set(before) != set(LAYER_NAMES):
+            raise ValueError(f"'synapses_before' must count {', '.join(LAYER_NAMES)}")
+        for layer, n in before.items():
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValueError(f"'synapses_before' of {layer} must be an integer >= 1")
+        return cls(file, sha256, float(keep), {layer: before[layer] for layer in LAYER_NAMES})
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
+@dataclass(frozen=True)
 class Metadata:
     """What a checkpoint says about itself (its safetensors ``__metadata__``)."""
 
@@ -60,6 +116,8 @@ class Metadata:
     seed: int | None
     sha256: str
     spec_yaml: str | None
+    pruned_from: PrunedFrom | None = None  # optional key: older files have none
+    metadata_sha256: str | None = None  # optional key: files of velora 0.1 have none
 
     def to_strings(self) -> dict[str, str]:
         """The metadata as safetensors stores it: strings only."""
@@ -73,6 +131,8 @@ class Metadata:
         }
         if self.spec_yaml is not None:
             out["spec"] = self.spec_yaml
+        if self.pruned_from is not None:
+            out["pruned_from"] = self.pruned_from.to_json()
         return out
 
 
@@ -92,6 +152,16 @@ def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def metadata_digest(strings: dict[str, str]) -> str:
+    """SHA-256 over the metadata entries but the two digests, in sorted key order, each as
+    ``key NUL value NUL`` (UTF-8): the spec text, the seed and the format fields are covered."""
+    digest = hashlib.sha256()
+    for key in sorted(strings):
+        if key not in ("sha256", METADATA_DIGEST):
+            digest.update(f"{key}\0{strings[key]}\0".encode())
+    return digest.hexdigest()
+
+
 def _created() -> str:
     """UTC creation time; ``SOURCE_DATE_EPOCH`` pins it for reproducible files."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
@@ -105,9 +175,10 @@ def encode_tensors(
     *,
     seed: int | None,
     extra: dict[str, torch.Tensor] | None = None,
+    pruned_from: PrunedFrom | None = None,
 ) -> bytes:
     """The file's bytes for a network's ``tensors`` (parameters and masks), its spec and seed,
-    plus ``extra`` tensors stored as ``extra.<name>``."""
+    plus ``extra`` tensors stored as ``extra.<name>`` and, for a pruned network, its origin."""
     tensors = dict(tensors)
     for name, tensor in (extra or {}).items():
         tensors[EXTRA_PREFIX + name] = tensor.detach().cpu().contiguous()
@@ -118,8 +189,11 @@ def encode_tensors(
         seed=seed,
         sha256=tensor_digest(tensors),
         spec_yaml=dump_spec(spec),
+        pruned_from=pruned_from,
     )
-    return serialize(tensors, metadata.to_strings())
+    strings = metadata.to_strings()
+    strings[METADATA_DIGEST] = metadata_digest(strings)
+    return serialize(tensors, strings)
 
 
 def serialize(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
@@ -150,7 +224,7 @@ def serialize(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> byt
 
 
 def _fail(path: Path, problem: str) -> CheckpointError:
-    return CheckpointError(f"{path}: {problem}")
+    return CheckpointError(f"{source_name(path)}: {problem}")
 
 
 def _read_file(path: Path) -> tuple[bytes, dict, dict[str, str]]:
@@ -158,7 +232,7 @@ def _read_file(path: Path) -> tuple[bytes, dict, dict[str, str]]:
     kind = sniff(path)
     if kind == "unreadable":
         try:
-            path.read_bytes()
+            read_whole(path)
         except OSError as exc:
             raise _fail(path, f"cannot read checkpoint: {exc.strerror or exc}") from None
     if kind == "empty":
@@ -177,7 +251,7 @@ def _read_file(path: Path) -> tuple[bytes, dict, dict[str, str]]:
         )
     if kind == "text":
         raise _fail(path, "is a text file (a YAML spec?), not a velora checkpoint (safetensors)")
-    data = path.read_bytes()
+    data = read_whole(path)  # a stream (``-``, a pipe) once: sniff kept what it read
     if len(data) < 8:
         raise _fail(path, f"truncated or not a checkpoint: only {len(data)} bytes")
     if kind != "safetensors":
@@ -194,9 +268,20 @@ def _read_file(path: Path) -> tuple[bytes, dict, dict[str, str]]:
         metadata = header.pop("__metadata__", None) or {}
         if not isinstance(metadata, dict):
             raise ValueError("metadata is not a mapping")
-        end = max((int(v["data_offsets"][1]) for v in header.values()), default=0)
-    except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError) as exc:
-        raise _fail(path, f"corrupted safetensors header ({exc})") from None
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise ValueError("metadata values must be strings")
+        end = 0
+        for value in header.values():
+            offsets = value["data_offsets"]
+            if not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets):
+                raise ValueError("data_offsets must be integers")
+            end = max(end, offsets[1])
+    except (
+        ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError, RecursionError,
+        OverflowError,
+    ) as exc:  # fmt: skip
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise _fail(path, f"corrupted safetensors header ({problem})") from None
     available = len(data) - 8 - n_header
     if available < end:
         raise _fail(path, f"truncated: tensor data needs {end} bytes, file holds {available}")
@@ -228,6 +313,15 @@ def _parse_metadata(path: Path, raw: dict[str, str]) -> Metadata:
         seed = None if seed_text == "none" else int(seed_text)
     except ValueError:
         raise _fail(path, f"invalid seed {seed_text!r} in the metadata") from None
+    pruned_from = None
+    if "pruned_from" in raw:
+        try:
+            pruned_from = PrunedFrom.from_json(raw["pruned_from"])
+        except ValueError as exc:
+            raise _fail(path, f"invalid pruned_from in the metadata: {exc}") from None
+    stored_digest = raw.get(METADATA_DIGEST)
+    if stored_digest is not None and not (len(stored_digest) == 64 and _is_hex(stored_digest)):
+        raise _fail(path, f"invalid {METADATA_DIGEST} in the metadata")
     return Metadata(
         format_version=version,
         velora_version=raw.get("velora_version", "unknown"),
@@ -235,6 +329,8 @@ def _parse_metadata(path: Path, raw: dict[str, str]) -> Metadata:
         seed=seed,
         sha256=sha256,
         spec_yaml=raw.get("spec"),
+        pruned_from=pruned_from,
+        metadata_sha256=stored_digest,
     )
 
 
@@ -260,6 +356,27 @@ def _check_masks(path: Path, tensors: dict[str, torch.Tensor]) -> Wiring:
     return Wiring.from_masks(LayerMasks(inter, command, motor))
 
 
+def _check_pruned_from(path: Path, pruned_from: PrunedFrom, wiring: Wiring) -> None:
+    """A pruned network holds at most the synapses it was pruned from, layer by layer."""
+    for layer, mask in wiring.masks.items():
+        now, before = int(mask.count_nonzero()), pruned_from.synapses_before[layer]
+        if now > before:
+            raise _fail(
+                path,
+                f"invalid pruned_from in the metadata: wiring.{layer} holds {now} synapses, "
+                f"more than the {before} it was pruned from",
+            )
+
+
+def _check_inputs(path: Path, wiring: Wiring) -> None:
+    """Every neuron has an input: a target column of a mask with no synapse is refused."""
+    for layer, mask in wiring.masks.items():
+        fed = (mask != 0).any(dim=0)
+        if not bool(fed.all()):
+            target = int((~fed).nonzero()[0, 0])
+            raise _fail(path, f"mask 'wiring.{layer}' leaves target {target} without any input")
+
+
 def _check_parameters(
     path: Path, tensors: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]]
 ) -> None:
@@ -275,6 +392,8 @@ def _check_parameters(
         tensor = tensors[name]
         if tensor.dtype != torch.float32:
             raise _fail(path, f"tensor {name!r} has dtype {tensor.dtype}, expected float32")
+        if not bool(torch.isfinite(tensor).all()):
+            raise _fail(path, f"tensor {name!r} holds NaN or infinite values")
         if tuple(tensor.shape) != shape:
             layer = name.split(".")[1]
             mask = tuple(tensors[f"wiring.{layer}"].shape)
@@ -291,7 +410,11 @@ def _stored_spec(path: Path, metadata: Metadata, wiring: Wiring) -> Spec:
         sparsity = wiring.sparsity_level
         spec = Spec(
             network=NetworkSpec(
-                wiring.in_features, wiring.n_neurons, wiring.out_features, sparsity
+                wiring.in_features,
+                wiring.n_neurons,
+                wiring.out_features,
+                sparsity,
+                wiring=wiring.spec_design(),
             ),
             seed=metadata.seed,
             source=str(path),
@@ -310,6 +433,14 @@ def _stored_spec(path: Path, metadata: Metadata, wiring: Wiring) -> Spec:
             f"stored spec describes (in_features, n_neurons, out_features) = {stored} but the "
             f"masks hold {actual}",
         )
+    # A spec with a wiring section fixes the split too (older specs may predate the rule).
+    split = (wiring.counts.inter, wiring.counts.command)
+    if n.wiring is not None and n.wiring.split() != split:
+        raise _fail(
+            path,
+            "stored spec describes (inter_neurons, command_neurons) = "
+            f"{n.wiring.split()} but the masks hold {split}",
+        )
     return spec
 
 
@@ -326,6 +457,7 @@ class StoredNetwork:
     computed_sha256: str
     n_bytes: int
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    computed_metadata_sha256: str | None = None  # None: the file has no metadata digest
 
 
 def read_checkpoint(
@@ -355,23 +487,39 @@ def read_checkpoint(
     )
     if verify_checksum and computed != metadata.sha256:
         raise mismatch
+    computed_meta = None
+    if metadata.metadata_sha256 is not None:
+        computed_meta = metadata_digest(raw_metadata)
+        if verify_checksum and computed_meta != metadata.metadata_sha256:
+            raise _fail(
+                path,
+                "metadata checksum mismatch: the metadata (spec, seed, format fields) does not "
+                "match its stored SHA-256 (file corrupted or modified)",
+            )
     try:
         wiring = _check_masks(path, tensors)
+        if metadata.pruned_from is not None:
+            _check_pruned_from(path, metadata.pruned_from, wiring)
         expected = expected_parameters(wiring)
         _check_parameters(path, tensors, expected)
+        _check_inputs(path, wiring)
         spec = _stored_spec(path, metadata, wiring)
     except CheckpointError:
         if computed != metadata.sha256:  # the damage is the likelier story
             raise mismatch from None
         raise
-    wiring = Wiring.from_masks(wiring.masks, sparsity_level=spec.network.sparsity_level)
+    wiring = Wiring.from_masks(
+        wiring.masks, sparsity_level=spec.network.sparsity_level, design=spec.network.wiring
+    )
     extra = {
         name.removeprefix(EXTRA_PREFIX): tensor
         for name, tensor in tensors.items()
         if name.startswith(EXTRA_PREFIX)
     }
     parameters = {name: tensors[name] for name in expected}
-    return StoredNetwork(path, parameters, wiring, spec, metadata, computed, len(data), extra)
+    return StoredNetwork(
+        path, parameters, wiring, spec, metadata, computed, len(data), extra, computed_meta
+    )
 
 
 def write_checkpoint(
@@ -382,9 +530,10 @@ def write_checkpoint(
     seed: int | None,
     extra: dict[str, torch.Tensor] | None = None,
     force: bool = True,
+    pruned_from: PrunedFrom | None = None,
 ) -> Path:
     """Write ``encode_tensors(...)`` to ``path`` atomically; replaces a file only with ``force``."""
-    data = encode_tensors(tensors, spec, seed=seed, extra=extra)
+    data = encode_tensors(tensors, spec, seed=seed, extra=extra, pruned_from=pruned_from)
     with atomic_write(path, force=force) as handle:
         handle.write(data)
     return Path(path)

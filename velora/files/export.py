@@ -1,11 +1,13 @@
-"""Export a network: a velora checkpoint, a ``torch.export`` program or an ONNX graph.
+"""Export a network: a velora checkpoint, a ``torch.export`` program, an ONNX graph or C99.
 
 The pt2 and ONNX files hold one step of the network as a self-contained graph, inputs ``x``
 (batch, in_features) and ``h`` (batch, n_units), outputs ``y`` (batch, out_features) and ``h_next``
 (batch, n_units), elapsed time 1, with a dynamic batch size. With ``timespans=True`` the graph
 takes a third input ``t`` (batch,): the elapsed time of the step, for irregularly sampled data.
-They need torch (pt2) or an ONNX runtime, not velora. Every export is read back and compared
-with the PyTorch model.
+They need torch (pt2) or an ONNX runtime, not velora. The C export (``velora.files.export_c``)
+is a source file and its header for microcontrollers, with no dependency but ``<math.h>``.
+Every export is read back (C: compiled, when a compiler is found) and compared with the
+PyTorch model.
 """
 
 import contextlib
@@ -19,14 +21,14 @@ import torch
 from torch import nn
 
 from velora.errors import VeloraError
-from velora.files import checkpoint
+from velora.files import checkpoint, export_c
 from velora.files.atomic import atomic_write
 from velora.models.lnn.cell import cell_step
 from velora.models.lnn.ncp import LiquidNCPNetwork
 from velora.spec import Spec
 
-FORMATS = ("safetensors", "pt2", "onnx")
-SUFFIXES = {".safetensors": "safetensors", ".pt2": "pt2", ".onnx": "onnx"}
+FORMATS = ("safetensors", "pt2", "onnx", "c")
+SUFFIXES = {".safetensors": "safetensors", ".pt2": "pt2", ".onnx": "onnx", ".c": "c"}
 INPUT_NAMES = ("x", "h")
 TIMED_INPUT_NAMES = ("x", "h", "t")
 OUTPUT_NAMES = ("y", "h_next")
@@ -38,7 +40,15 @@ CHECK_BATCH = 64
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What an export wrote and how well the file reproduces the model."""
+    """What an export wrote and how well the file reproduces the model.
+
+    ``max_abs_diff`` is the largest difference over y and the next state of ``n_samples``
+    random samples of ``n_steps`` steps each. For the C format, ``n_bytes`` counts the source
+    and its ``header``; ``flash_bytes`` (constant data) and ``ram_bytes`` (state and scratch)
+    are what a step needs; ``compiler`` ran the check, and with none found ``checked`` is
+    False and ``max_abs_diff`` NaN; with ``quantize``, the difference is from the float model
+    and ``float_flash_bytes`` the flash of the float32 export.
+    """
 
     path: Path
     format: str
@@ -46,6 +56,14 @@ class ExportResult:
     max_abs_diff: float
     n_samples: int
     sha256: str | None = None
+    header: Path | None = None
+    flash_bytes: int | None = None
+    ram_bytes: int | None = None
+    n_steps: int = 1
+    checked: bool = True
+    compiler: str | None = None
+    quantize: str | None = None
+    float_flash_bytes: int | None = None
 
 
 class StepModule(nn.Module):
@@ -102,6 +120,14 @@ def format_for(path: str | Path, fmt: str | None = None) -> str:
             raise VeloraError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
         return fmt
     return SUFFIXES.get(Path(path).suffix.lower(), "safetensors")
+
+
+def output_paths(path: str | Path, fmt: str | None = None) -> list[Path]:
+    """Every file an export to ``path`` writes: the file itself, and for C its header."""
+    path = Path(path)
+    if format_for(path, fmt) == "c":
+        return [path, export_c.header_path(path)]
+    return [path]
 
 
 def random_inputs(
@@ -216,21 +242,32 @@ def export_model(
     spec: Spec | None = None,
     force: bool = False,
     timespans: bool = False,
+    c_prefix: str | None = None,
+    quantize: str | None = None,
 ) -> ExportResult:
     """Write ``model`` to ``path`` (atomically) and check the file by reading it back.
 
     The check runs the written file on reproducible random inputs and reports the largest
     absolute difference from the PyTorch model over y and h_next. ``timespans`` gives the pt2
     and ONNX step graphs a third input ``t`` (batch,), the elapsed time of the step.
+    The C format writes ``path`` (.c) and its header (.h), C names beginning with ``c_prefix``
+    (default ``velora``), weights float32 or, with ``quantize="int8"``, int8 with a scale per
+    row (see ``velora.files.export_c``).
     """
     path = Path(path)
     fmt = format_for(path, fmt)
-    if timespans and fmt == "safetensors":
+    if timespans and fmt in ("safetensors", "c"):
+        what = "a checkpoint keeps the whole network" if fmt == "safetensors" else "a C step"
         raise VeloraError(
-            "timespans: applies to the pt2 and onnx step graphs; a checkpoint keeps the whole "
-            "network, which takes elapsed times anyway",
+            f"timespans: applies to the pt2 and onnx step graphs; {what} takes elapsed times "
+            "anyway",
             parameter="timespans",
         )
+    for name, value in (("c_prefix", c_prefix), ("quantize", quantize)):
+        if value is not None and fmt != "c":
+            raise VeloraError(f"{name}: applies to the c format only", parameter=name)
+    if fmt == "c":
+        return _export_c(model, path, spec, force, c_prefix, quantize)
     inputs = random_inputs(model, timespans=timespans)
     x, h = inputs[:2]
     with torch.no_grad():
@@ -261,4 +298,37 @@ def export_model(
         max_abs_diff=_max_diff(expected, got),
         n_samples=x.shape[0],
         sha256=sha256,
+    )
+
+
+def _export_c(
+    model: LiquidNCPNetwork,
+    path: Path,
+    spec: Spec | None,
+    force: bool,
+    prefix: str | None,
+    quantize: str | None,
+) -> ExportResult:
+    done = export_c.export_c(
+        model,
+        path,
+        spec=spec,
+        prefix=export_c.DEFAULT_PREFIX if prefix is None else prefix,
+        quantize=quantize,
+        force=force,
+    )
+    return ExportResult(
+        path=done.source,
+        format="c",
+        n_bytes=done.source.stat().st_size + done.header.stat().st_size,
+        max_abs_diff=done.max_abs_diff,
+        n_samples=done.n_sequences,
+        header=done.header,
+        flash_bytes=done.footprint.flash_bytes,
+        ram_bytes=done.footprint.ram_bytes,
+        n_steps=done.n_steps,
+        checked=done.compiler is not None,
+        compiler=done.compiler,
+        quantize=quantize,
+        float_flash_bytes=done.float_flash_bytes,
     )

@@ -1,7 +1,15 @@
-"""Numeric CSV tables: streamed reading with exact error positions, and exact writing.
+"""Tables in and out: CSV read in streamed chunks with exact error positions, written exactly;
+``open_table`` for any table input (CSV, compressed or not, Parquet, Arrow).
 
-Reading is built for recordings far larger than memory: ``CsvReader`` cuts the file into blocks
-of whole lines, parses each with pyarrow's multi-threaded CSV parser straight to float32
+``open_table`` tells an input's kind from its first bytes (``velora.files.sniff``) and returns
+the reader for it: ``CsvReader`` here, ``ArrowReader`` (``velora.files.columnar``) for Parquet
+and Arrow IPC. Readers share ``TableReader``'s interface and rules (``velora.files.chunks``):
+the same columns, errors, sequences and ``Chunk`` objects, whatever the format. An input may be
+a regular file, standard input (``-``), a pipe, or a gzip, bzip2, xz or zstd stream of any of
+these; a stream is read once, front to back, in bounded memory.
+
+CSV reading is built for recordings far larger than memory: ``CsvReader`` cuts the input into
+blocks of whole lines, parses each with pyarrow's multi-threaded CSV parser straight to float32
 (correctly rounded), and yields ``Chunk`` objects of bounded size. Every problem raises one
 ``DataError`` line naming the file, the line number (the header is line 1) and the column. When
 the fast parser rejects a block, a slow path narrows the block down to the first bad line and
@@ -9,27 +17,21 @@ cell, so the positions are exact at full speed. Empty lines, and blank lines hol
 spaces and tabs (and a final carriage return), are skipped wherever they stand; they still count
 as lines for the line numbers.
 
-Sequences: with a sequence column, rows with the same id form one sequence; a sequence must be
-contiguous. Chunks end on a sequence boundary unless one sequence is longer than a chunk, in
-which case the next chunk ``continues`` it. With a time column, the elapsed time between
-consecutive rows of a sequence becomes the row's timespan (the first row of a sequence gets
-``dt``); time must increase strictly within a sequence.
-
 Writing: ``CsvWriter`` formats float32 with the shortest text that reads back to the same float32
-(float64 likewise), so a round trip through CSV is exact.
+(float64 likewise), so a round trip through CSV is exact; ``table_writer`` picks it, or Parquet
+(``velora.files.columnar.ParquetWriter``) for a ``.parquet`` path.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -37,11 +39,40 @@ import pyarrow.csv as pacsv
 
 from velora.errors import DataError
 from velora.files.atomic import atomic_write
+from velora.files.chunks import FLOAT32_MAX, Chunk, Parsed, TableReader, check_dt, names_list
+from velora.files.defaults import (
+    DEFAULT_BLOCK_BYTES,
+    DEFAULT_DELIMITER,
+    DELIMITER_NAMES,
+    PARQUET_SUFFIX,
+)
+from velora.files.sniff import (
+    ARROW_KINDS,
+    KIND_NAMES,
+    TableSource,
+    open_table_source,
+    refuse_kind,
+)
+from velora.files.sources import Input, Source
 from velora.kernels import threads
 from velora.kernels.csvparse import count_newlines, parse_plain
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)  # elapsed times must fit the network's float32
-DEFAULT_BLOCK_BYTES = 2 << 20  # about 50,000 rows of four numbers: bounded memory
+__all__ = [
+    "DEFAULT_BLOCK_BYTES",
+    "FLOAT32_MAX",
+    "Chunk",
+    "CsvReader",
+    "CsvWriter",
+    "TableReader",
+    "check_delimiter",
+    "format_rows",
+    "open_table",
+    "output_format_for",
+    "read_table",
+    "table_writer",
+    "write_csv",
+]
+
 _BOM = b"\xef\xbb\xbf"
 _MAX_HEADER_BYTES = 1 << 20
 # A blank line after a line break: spaces and tabs only, perhaps ending in a carriage return.
@@ -49,78 +80,7 @@ _BLANK_LINE = re.compile(rb"\n[ \t]+\r?(?=\n|\Z)")
 _FIRST_BLANK = re.compile(rb"[ \t]+\r?(?:\n|\Z)")  # the same for a block's first line
 # In a stretch of spaces, tabs and line breaks: a carriage return that does not end its line.
 _STRAY_CR = re.compile(rb"\r[^\n]")
-
-
-@dataclass
-class Chunk:
-    """Consecutive data rows of a CSV file, parsed and checked.
-
-    ``x`` holds the input columns, ``targets`` the target columns (if any were asked for), both
-    float32. Sequences: ``starts`` are the row offsets where a sequence begins (``starts[0]`` is
-    0) and ``ids`` their ids (``None`` without a sequence column: the whole file is then one
-    sequence). ``continues`` says the first sequence carries on from the previous chunk;
-    ``open_end`` that the last one may carry on into the next chunk. ``timespans`` (float32) is
-    the elapsed time before each row: ``dt`` at the start of a sequence, the time difference
-    otherwise. ``lines`` are the file's line numbers of the rows, for error messages.
-    """
-
-    x: np.ndarray
-    lines: np.ndarray
-    starts: np.ndarray
-    timespans: np.ndarray
-    ids: list[str] | None = None
-    continues: bool = False
-    open_end: bool = False
-    time: np.ndarray | None = None
-    targets: np.ndarray | None = None
-    sequence_values: pa.Array | None = field(default=None, repr=False)
-    bytes_read: int = 0
-
-    @property
-    def rows(self) -> int:
-        """Number of rows."""
-        return int(self.x.shape[0])
-
-    @property
-    def lengths(self) -> np.ndarray:
-        """Number of rows of each sequence in the chunk."""
-        return np.diff(np.append(self.starts, self.rows))
-
-
-@dataclass
-class _Parsed:
-    """One block's columns before sequences are worked out."""
-
-    x: np.ndarray
-    lines: np.ndarray
-    targets: np.ndarray | None
-    time: np.ndarray | None
-    seq: pa.Array | None
-
-    @property
-    def rows(self) -> int:
-        return int(self.x.shape[0])
-
-
-def _concat(a: _Parsed, b: _Parsed) -> _Parsed:
-    def cat(u, v):
-        return None if u is None else np.concatenate([u, v])
-
-    seq = None if a.seq is None else pa.concat_arrays([a.seq, b.seq])
-    return _Parsed(
-        np.concatenate([a.x, b.x]),
-        np.concatenate([a.lines, b.lines]),
-        cat(a.targets, b.targets),
-        cat(a.time, b.time),
-        seq,
-    )
-
-
-def _slice(p: _Parsed, lo: int, hi: int) -> _Parsed:
-    def cut(u):
-        return None if u is None else u[lo:hi]
-
-    return _Parsed(p.x[lo:hi], p.lines[lo:hi], cut(p.targets), cut(p.time), cut(p.seq))
+_SCAN_BYTES = 1 << 16  # look-ahead steps when a stream's first data lines are blank
 
 
 def _is_number(text: str) -> bool:
@@ -131,25 +91,69 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _names(items: Sequence[str]) -> str:
-    shown = ", ".join(items[:12])
-    return shown + (f", ... ({len(items)} in all)" if len(items) > 12 else "")
+def check_delimiter(delimiter: str) -> str:
+    """The one character between CSV fields: ``delimiter`` itself, or the character a name in
+    ``DELIMITER_NAMES`` stands for ("tab" or "\\t" for a tab)."""
+    delimiter = DELIMITER_NAMES.get(delimiter, delimiter)
+    if len(delimiter) != 1 or delimiter in '"\r\n' or delimiter.isalnum():
+        raise DataError(
+            f"delimiter: expected one character other than a letter, digit, quote or line "
+            f"break (or one of the names {', '.join(DELIMITER_NAMES)}), got {delimiter!r}",
+            parameter="delimiter",
+        )
+    return delimiter
 
 
-class CsvReader:
+def open_table(
+    source: Source | TableSource,
+    *,
+    name: str | None = None,
+    delimiter: str = DEFAULT_DELIMITER,
+    **options: Any,
+) -> TableReader:
+    """A reader for any table input, its columns checked: ``CsvReader`` for CSV (plain or gzip,
+    bzip2, xz or zstd compressed), ``ArrowReader`` for Parquet and Arrow IPC (file, stream,
+    Feather v2), told apart by content, not by name.
+
+    ``source``: a path, ``-`` for standard input, or an open binary stream (a stream is read
+    once). ``name`` names it in messages (default: the path; ``<stdin>`` for ``-``). The
+    ``options`` are ``CsvReader``'s; ``delimiter`` applies to CSV only.
+    """
+    delimiter = check_delimiter(delimiter)
+    check_dt(options.get("dt", 1.0))
+    src = open_table_source(source, name=name)
+    try:
+        if src.kind == "csv":
+            return CsvReader(src, delimiter=delimiter, **options)
+        if src.kind in ARROW_KINDS:
+            from velora.files.columnar import ArrowReader
+
+            return ArrowReader(src, **options)
+        raise refuse_kind(src.name, src.kind)
+    except BaseException:
+        src.close()
+        raise
+
+
+class CsvReader(TableReader):
     """Read a numeric CSV file in chunks of whole lines (see the module docstring).
 
-    ``columns``: the input columns in order; ``None`` means every column except the sequence,
-    time and target columns. ``n_inputs``: the number of inputs the caller needs (the error names
-    the columns found). ``check_order=False`` reads the sequence and time columns only to carry
-    them along (no contiguity or time checks; every row's timespan is ``dt``), as batch inference
-    needs. ``delimiter`` is the one character between fields (``,``; ``;`` and tab are common).
-    The header is read and checked on construction, so column errors come before any work.
+    ``source``: a path, ``-`` for standard input, an open binary stream, or what
+    ``velora.files.sniff.open_table_source`` opened; compressed CSV (gzip, bzip2, xz, zstd) is
+    decompressed on the fly. ``name`` names it in messages. ``columns``: the input columns in
+    order; ``None`` means every column except the sequence, time and target columns.
+    ``n_inputs``: the number of inputs the caller needs (the error names the columns found).
+    ``check_order=False`` reads the sequence and time columns only to carry them along (no
+    contiguity or time checks; every row's timespan is ``dt``), as batch inference needs.
+    ``delimiter`` is the one character between fields (``,``; ``;`` and tab are common). The
+    header is read and checked on construction, so column errors come before any work.
+
+    A regular file can be read any number of times; a stream (a pipe, standard input) once.
     """
 
     def __init__(
         self,
-        path: str | Path,
+        source: Source | TableSource,
         *,
         columns: Sequence[str] | None = None,
         sequence_column: str | None = None,
@@ -160,70 +164,45 @@ class CsvReader:
         dt: float = 1.0,
         check_order: bool = True,
         block_bytes: int = DEFAULT_BLOCK_BYTES,
-        delimiter: str = ",",
+        delimiter: str = DEFAULT_DELIMITER,
+        name: str | None = None,
     ) -> None:
-        self.path = Path(path)
-        self.name = str(path)
-        self.sequence_column = sequence_column
-        self.time_column = time_column
-        self.target_columns = list(target_columns)
-        self.allow_nan = allow_nan
-        self.check_order = check_order
-        self.block_bytes = max(int(block_bytes), 1)
-        if not (math.isfinite(dt) and 0 < dt <= FLOAT32_MAX):
-            raise DataError(
-                f"dt: expected a positive number of at most {FLOAT32_MAX:.4g}, got {dt}",
-                parameter="dt",
+        check_dt(dt)
+        self.delimiter = check_delimiter(delimiter)
+        src = open_table_source(source, name=name)
+        self._source = src
+        self.path = src.path  # a regular file's path; None for a stream
+        try:
+            self._setup(
+                src.name,
+                sequence_column=sequence_column,
+                time_column=time_column,
+                target_columns=target_columns,
+                allow_nan=allow_nan,
+                dt=dt,
+                check_order=check_order,
+                block_bytes=block_bytes,
             )
-        self.dt = float(dt)
-        if len(delimiter) != 1 or delimiter in '"\r\n' or delimiter.isalnum():
-            raise DataError(
-                f"delimiter: expected one character other than a letter, digit, quote or line "
-                f"break, got {delimiter!r}",
-                parameter="delimiter",
-            )
-        self.delimiter = delimiter
-        self.header, self._data_offset = self._read_header()
-        self.size = self._size
-        self.columns = self._resolve_columns(columns, n_inputs)
-        self._check_has_rows()
-
-    def with_targets(self, names: Sequence[str]) -> CsvReader:
-        """The same reader that also reads ``names`` as target columns (checked like inputs)."""
-        return CsvReader(
-            self.path,
-            columns=self.columns,
-            sequence_column=self.sequence_column,
-            time_column=self.time_column,
-            target_columns=[*self.target_columns, *names],
-            n_inputs=len(self.columns),
-            allow_nan=self.allow_nan,
-            dt=self.dt,
-            check_order=self.check_order,
-            block_bytes=self.block_bytes,
-            delimiter=self.delimiter,
-        )
+            if src.kind != "csv":
+                if src.kind not in KIND_NAMES:
+                    raise refuse_kind(src.name, src.kind)
+                raise DataError(
+                    f"{src.name}: a {KIND_NAMES[src.kind]}, not CSV (open_table reads every "
+                    "table format)"
+                )
+            self.header, self._data_offset = self._read_header()
+            self.size = src.size
+            self.columns = self._resolve_columns(columns, n_inputs)
+            self._check_has_rows()
+        except BaseException:
+            src.close()
+            raise
 
     # -- header and columns -------------------------------------------------------------------
 
-    def _fail(
-        self,
-        line: int | None,
-        message: str,
-        column: str | None = None,
-        *,
-        parameter: str | None = None,
-    ) -> DataError:
-        where = self.name
-        if line is not None:
-            where += f": line {line}"
-        if column is not None:
-            where += f", column {column!r}"
-        return DataError(f"{where}: {message}", parameter=parameter)
-
     def _open(self) -> BinaryIO:
         try:
-            return open(self.path, "rb")
+            return open(self.path, "rb")  # type: ignore[arg-type, return-value]  # a regular file
         except FileNotFoundError:
             raise DataError(f"{self.name}: no such file") from None
         except IsADirectoryError:
@@ -231,13 +210,27 @@ class CsvReader:
         except OSError as exc:
             raise DataError(f"{self.name}: cannot read: {exc.strerror}") from None
 
-    def _read_header(self) -> tuple[list[str], int]:
+    def _head(self) -> bytes:
+        """The input's first bytes (up to the longest header allowed), left to be read."""
+        stream = self._source.first
+        if stream is not None:  # peek no further than the first line needs (a slow pipe)
+            n = _SCAN_BYTES
+            while True:
+                head = stream.peek(n)
+                if len(head) < n or n >= _MAX_HEADER_BYTES:
+                    return head
+                end = head.find(b"\n")
+                if end >= 0 and head[:end].strip():  # as much as the first 1 MiB would tell
+                    return head
+                n = min(4 * n, _MAX_HEADER_BYTES)
         with self._open() as handle:
             try:
-                head = handle.read(_MAX_HEADER_BYTES)
-                self._size = handle.seek(0, 2)
+                return handle.read(_MAX_HEADER_BYTES)
             except OSError as exc:
                 raise DataError(f"{self.name}: cannot read: {exc.strerror}") from None
+
+    def _read_header(self) -> tuple[list[str], int]:
+        head = self._head()
         if not head.strip():
             raise DataError(f"{self.name}: the file is empty (expected a header row and data rows)")
         skip = len(_BOM) if head.startswith(_BOM) else 0
@@ -266,7 +259,7 @@ class CsvReader:
             raise self._fail(1, "no header row (expected column names on the first line)")
         if all(_is_number(name) for name in names):
             raise self._fail(
-                1, f"expected a header row of column names, found numbers ({_names(names)})"
+                1, f"expected a header row of column names, found numbers ({names_list(names)})"
             )
         seen: dict[str, int] = {}
         for i, name in enumerate(names, start=1):
@@ -281,7 +274,11 @@ class CsvReader:
 
     def _check_has_rows(self) -> None:
         """Fail unless some data line is neither empty nor blank: that line is a row, or the
-        reading stops on it with its own error."""
+        reading stops on it with its own error. Sets where the data starts (``_start``)."""
+        self._start = (self._data_offset, 2)
+        if self._source.first is not None:
+            self._check_stream_has_rows(self._source.first)
+            return
         with self._open() as handle:
             handle.seek(self._data_offset)
             last = b""
@@ -297,10 +294,33 @@ class CsvReader:
                     return
                 last = piece[-1:]
 
+    def _check_stream_has_rows(self, stream: Input) -> None:
+        """``_check_has_rows`` for a stream, peeking ahead; blank lines met on the way are
+        taken and counted, so that the look-ahead stays small whatever their number."""
+        stream.skip_to(self._data_offset)
+        line = 2
+        scanned = 0
+        while True:
+            view = stream.peek(scanned + _SCAN_BYTES)
+            piece = view[scanned:]
+            if not piece:
+                raise self._fail(1, "a header row but no data rows")
+            if piece.translate(None, b" \t\r\n"):
+                break
+            if _STRAY_CR.search(view[max(scanned - 1, 0) :]):
+                break
+            scanned = len(view)
+            cut = view.rfind(b"\n") + 1  # whole blank lines: taken, counted
+            if cut:
+                line += view.count(b"\n", 0, cut)
+                stream.drop(cut)
+                scanned -= cut
+        self._start = (stream.taken, line)
+
     def _missing(self, role: str, name: str) -> DataError:
         """No such column: name what the header holds, and the likely delimiter when the header
         is one field holding another common one."""
-        message = f"no {role} column {name!r} in the header (found: {_names(self.header)})"
+        message = f"no {role} column {name!r} in the header (found: {names_list(self.header)})"
         if len(self.header) == 1:
             for other, word in ((";", "';'"), ("\t", "a tab"), (",", "','"), ("|", "'|'")):
                 if other != self.delimiter and other in self.header[0]:
@@ -308,65 +328,38 @@ class CsvReader:
                     return self._fail(1, message + hint, parameter="delimiter")
         return self._fail(1, message)
 
-    def _resolve_columns(self, columns: Sequence[str] | None, n_inputs: int | None) -> list[str]:
-        header = set(self.header)
-        special: dict[str, str] = {
-            name: role
-            for name, role in ((self.sequence_column, "sequence"), (self.time_column, "time"))
-            if name is not None
-        }
-        special.update((name, "target") for name in self.target_columns)
-        if self.sequence_column is not None and self.sequence_column == self.time_column:
-            raise DataError(f"column {self.sequence_column!r} cannot be both sequence and time")
-        for target in self.target_columns:
-            kind = {self.sequence_column: "sequence", self.time_column: "time"}.get(target)
-            if kind is not None:
-                raise DataError(f"column {target!r} cannot be both a target and the {kind} column")
-        if len(set(self.target_columns)) != len(self.target_columns):
-            raise DataError(f"target columns repeat a name: {_names(self.target_columns)}")
-        for name, role in special.items():
-            if name not in header:
-                raise self._missing(role, name)
-        if columns is None:
-            chosen = [name for name in self.header if name not in special]
-        else:
-            chosen = list(columns)
-            if not chosen:
-                raise DataError("no input columns given")
-            for name in chosen:
-                if name not in header:
-                    raise self._missing("input", name)
-                if name in special:
-                    raise DataError(
-                        f"column {name!r} cannot be both an input and the {special[name]} column"
-                    )
-            if len(set(chosen)) != len(chosen):
-                raise DataError(f"input columns repeat a name: {_names(chosen)}")
-        if n_inputs is not None and len(chosen) != n_inputs:
-            raise self._fail(
-                1,
-                f"{len(chosen)} input column(s) ({_names(chosen)}) but the network takes "
-                f"{n_inputs} inputs",
-                parameter="columns",
-            )
-        if not chosen:
-            raise self._fail(1, "no input columns left in the header")
-        return chosen
-
     # -- blocks -------------------------------------------------------------------------------
 
-    def _blocks(self) -> Iterator[tuple[bytes, int, int, int]]:
+    @contextmanager
+    def _data(self) -> Iterator[tuple[Any, Any]]:
+        """``(read, position)`` of the input from where its data starts: a regular file opened
+        anew, else the stream (positioned there already the first time)."""
+        offset = self._start[0]
+        if self._source.path is not None:
+            with self._open() as handle:
+                handle.seek(offset)
+                yield handle.read, handle.tell
+            return
+        stream = self._source.stream()
+        try:
+            stream.skip_to(offset)
+            yield stream.read, stream.position
+        finally:
+            stream.close()
+
+    def _items(self) -> Iterator[tuple[bytes, int, int, int]]:
         """Yield (block of whole lines, its first line number, its count of line breaks, bytes
         read so far)."""
-        line = 2
-        with self._open() as handle:
-            handle.seek(self._data_offset)
+        self._options = self._arrow_options()
+        self._plain_setup()
+        line = self._start[1]
+        with self._data() as (read, position):
             rest = b""
             while True:
-                piece = handle.read(self.block_bytes)
+                piece = read(self.block_bytes)
                 if not piece:
                     if rest:
-                        yield rest, line, _count_newlines(rest), handle.tell()
+                        yield rest, line, _count_newlines(rest), position()
                     return
                 cut = piece.rfind(b"\n") + 1
                 if cut == 0:
@@ -377,8 +370,12 @@ class CsvReader:
                 block = b"".join((rest, memoryview(piece)[:cut]))
                 rest = piece[cut:]
                 breaks = _count_newlines(block)
-                yield block, line, breaks, handle.tell() - len(rest)
+                yield block, line, breaks, max(position() - len(rest), 0)
                 line += breaks
+
+    def _parse_item(self, item: tuple[bytes, int, int, int]) -> tuple[Parsed | None, int]:
+        block, first_line, breaks, done = item
+        return self._parse(block, first_line, breaks), done
 
     # -- parsing ------------------------------------------------------------------------------
 
@@ -422,7 +419,7 @@ class CsvReader:
             )
             self._rest_options = (read, parse, only)
 
-    def _parse_plain(self, block: bytes, first_line: int, n_newlines: int) -> _Parsed | None:
+    def _parse_plain(self, block: bytes, first_line: int, n_newlines: int) -> Parsed | None:
         """The fast path: the compiled parser for the float32 columns, in parallel pieces of
         whole lines (None if it declines; the slow path then parses the block)."""
         if self.delimiter != ",":  # the compiled parser knows commas only
@@ -461,7 +458,7 @@ class CsvReader:
         # Plain numbers are finite: no NaN check is needed.
         return self._with_rest(table, x, lines, targets if self.target_columns else None)
 
-    def _parse(self, block: bytes, first_line: int, n_newlines: int) -> _Parsed | None:
+    def _parse(self, block: bytes, first_line: int, n_newlines: int) -> Parsed | None:
         """The rows of a block of whole lines (None if it has none)."""
         block = _empty_blank_lines(block)
         if not block.strip(b"\n"):
@@ -486,41 +483,21 @@ class CsvReader:
         x: np.ndarray,
         lines: np.ndarray,
         targets: np.ndarray | None,
-    ) -> _Parsed:
+    ) -> Parsed:
         """Add the time and sequence columns of ``table`` to the parsed float32 columns."""
         time = None
         if self.time_column is not None:
             time = table[self.time_column].to_numpy()  # type: ignore[index]  # not None: a rest column
-            bad = ~np.isfinite(time)
-            if bad.any():
-                row = int(np.argmax(bad))
-                raise self._fail(
-                    int(lines[row]),
-                    f"time must be a finite number, got {time[row]}",
-                    self.time_column,
-                )
         seq = None
         if self.sequence_column is not None:
             seq = table[self.sequence_column].combine_chunks()  # type: ignore[index]  # as above
-        return _Parsed(x, lines, targets, time, seq)
+        return self._parsed(x, lines, targets, time, seq)
 
     def _floats(self, table: pa.Table, names: list[str], lines: np.ndarray) -> np.ndarray:
         out = np.empty((table.num_rows, len(names)), dtype=np.float32)
         for j, name in enumerate(names):
             out[:, j] = table[name].to_numpy()
-        if not self.allow_nan:
-            finite = np.isfinite(out)
-            if not finite.all():
-                row, col = np.argwhere(~finite)[0]
-                value = out[row, col]
-                what = (
-                    "NaN" if np.isnan(value) else "an infinite value (or one beyond float32 range)"
-                )
-                # Only inputs may be let through (run's allow_nan): a target never may.
-                parameter = "allow_nan" if names is self.columns else None
-                raise self._fail(
-                    int(lines[row]), f"{what} is not allowed", names[col], parameter=parameter
-                )
+        self._check_finite(out, names, lines)
         return out
 
     def _row_lines(self, block: bytes, first_line: int, n_newlines: int, rows: int) -> np.ndarray:
@@ -632,148 +609,6 @@ class CsvReader:
             return False
         return True
 
-    # -- sequences ----------------------------------------------------------------------------
-
-    def __iter__(self) -> Iterator[Chunk]:
-        """Yield the file's rows as chunks of bounded size, checked and with timespans."""
-        self._options = self._arrow_options()
-        self._plain_setup()
-        held: _Parsed | None = None
-        state = _SequenceState()
-        blocks = self._blocks()
-        pending = next(blocks, None)
-        while pending is not None:
-            block, first_line, breaks, done = pending
-            pending = next(blocks, None)
-            last = pending is None
-            parsed = self._parse(block, first_line, breaks)
-            if parsed is None:
-                if last and held is not None:
-                    yield self._finish(held, state, last=True, bytes_read=done)
-                continue
-            if held is not None:
-                parsed = _concat(held, parsed)
-                held = None
-            if self.check_order and parsed.seq is not None and not last:
-                cut = _last_start(parsed.seq)
-                if cut > 0:
-                    held = _slice(parsed, cut, parsed.rows)
-                    parsed = _slice(parsed, 0, cut)
-                    yield self._finish(parsed, state, last=False, bytes_read=done, closed=True)
-                    continue
-            yield self._finish(parsed, state, last=last, bytes_read=done)
-
-    def _finish(
-        self,
-        p: _Parsed,
-        state: _SequenceState,
-        *,
-        last: bool,
-        bytes_read: int,
-        closed: bool = False,
-    ) -> Chunk:
-        rows = p.rows
-        chunk = Chunk(
-            x=p.x,
-            lines=p.lines,
-            starts=np.zeros(1, dtype=np.int64),
-            timespans=np.full(rows, self.dt, dtype=np.float32),
-            time=p.time,
-            targets=p.targets,
-            sequence_values=p.seq,
-            bytes_read=bytes_read,
-        )
-        if not self.check_order:
-            return chunk
-        if p.seq is None:
-            chunk.continues = state.started
-            chunk.open_end = not last
-        else:
-            values = p.seq
-            change = pc_not_equal(values)
-            starts = np.concatenate([[0], np.flatnonzero(change) + 1]).astype(np.int64)
-            ids = values.take(pa.array(starts)).to_pylist()
-            chunk.continues = state.started and state.current == ids[0]
-            for i, name in enumerate(ids):
-                if i == 0 and chunk.continues:
-                    continue
-                if state.started:
-                    state.seen.add(state.current)
-                if name in state.seen:
-                    raise self._fail(
-                        int(p.lines[starts[i]]),
-                        f"sequence {name!r} appears again after other rows "
-                        "(the rows of a sequence must be contiguous)",
-                        self.sequence_column,
-                    )
-                state.current = name
-                state.started = True
-            chunk.starts = starts
-            chunk.ids = ids
-            chunk.open_end = not (last or closed)
-        state.started = True
-        if p.time is not None:
-            self._timespans(chunk, p, state)
-        return chunk
-
-    def _timespans(self, chunk: Chunk, p: _Parsed, state: _SequenceState) -> None:
-        time: np.ndarray = p.time  # type: ignore[assignment]  # the caller checks it is not None
-        diff = np.empty_like(time)
-        diff[1:] = time[1:] - time[:-1]
-        diff[0] = time[0] - state.time if chunk.continues else self.dt
-        firsts = chunk.starts[1:] if chunk.continues else chunk.starts
-        check = np.ones(len(time), dtype=bool)
-        check[firsts] = False
-        bad = check & ~(diff > 0)
-        if bad.any():
-            row = int(np.argmax(bad))
-            before = time[row - 1] if row > 0 else state.time
-            raise self._fail(
-                int(p.lines[row]),
-                f"time {float(time[row])!r} does not increase (previous row: {float(before)!r})",
-                self.time_column,
-            )
-        diff[firsts] = self.dt
-        with np.errstate(over="ignore"):
-            timespans = diff.astype(np.float32)
-        overflow = ~np.isfinite(timespans)
-        if overflow.any():
-            row = int(np.argmax(overflow))
-            raise self._fail(
-                int(p.lines[row]),
-                f"the time elapsed since the previous row, {float(diff[row])!r}, is beyond "
-                f"float32 range (at most {FLOAT32_MAX:.4g})",
-                self.time_column,
-            )
-        chunk.timespans = timespans
-        state.time = float(time[-1])
-
-
-@dataclass
-class _SequenceState:
-    """What the reader remembers between chunks: the open sequence and the finished ids."""
-
-    started: bool = False
-    current: str | None = None
-    time: float = 0.0
-    seen: set = field(default_factory=set)
-
-
-def pc_not_equal(values: pa.Array) -> np.ndarray:
-    """Boolean (n - 1,): whether each row's id differs from the previous row's."""
-    import pyarrow.compute as pc
-
-    if len(values) < 2:
-        return np.zeros(0, dtype=bool)
-    return pc.not_equal(values[1:], values[:-1]).to_numpy(zero_copy_only=False)
-
-
-def _last_start(values: pa.Array) -> int:
-    """Row offset where the last sequence of ``values`` begins (0 when there is one)."""
-    change = pc_not_equal(values)
-    hits = np.flatnonzero(change)
-    return int(hits[-1] + 1) if len(hits) else 0
-
 
 _PIECE_BYTES = 1 << 18  # smaller pieces are not worth a thread
 _MAX_PIECES = 8  # pieces per block, at most
@@ -817,13 +652,14 @@ def _short(exc: Exception) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def read_table(path: str | Path, **options) -> Chunk:
-    """Read a whole CSV file into one ``Chunk`` (options as for ``CsvReader``).
+def read_table(source: Source | TableReader, **options: Any) -> Chunk:
+    """Read a whole table into one ``Chunk``: ``source`` a reader, or an input for
+    ``open_table`` (options as for it: CSV, Parquet or Arrow, by content).
 
     Sequences that span the reader's internal chunks are joined, so ``starts``/``ids`` list
     every sequence once and ``timespans`` matches reading the file in one piece.
     """
-    reader = CsvReader(path, **options)
+    reader = source if isinstance(source, TableReader) else open_table(source, **options)
     parts = list(reader)
     if len(parts) == 1:
         whole = parts[0]
@@ -882,17 +718,29 @@ class CsvWriter:
         """Append rows: one array per column, all the same length."""
         if len(columns) != len(self.names):
             raise ValueError(f"expected {len(self.names)} columns, got {len(columns)}")
-        table = pa.table(list(columns), names=[f"c{i}" for i in range(len(columns))])
+        self.write_text(format_rows(columns), len(columns[0]) if len(columns) else 0)
+
+    def write_text(self, text: bytes, rows: int) -> None:
+        """Append ``rows`` rows that ``format_rows`` made (perhaps in another process)."""
+        self.handle.write(text)
+        self.rows += rows
+
+    def close(self) -> None:
+        """Nothing left to write (a CSV file needs no ending); the handle stays the caller's."""
+
+
+def format_rows(columns: Sequence[np.ndarray | pa.Array]) -> bytes:
+    """Rows of CSV (no header) for one array per column, as ``CsvWriter.write`` writes them."""
+    table = pa.table(list(columns), names=[f"c{i}" for i in range(len(columns))])
+    buf = pa.BufferOutputStream()
+    try:
+        options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+        pacsv.write_csv(table, buf, options)
+    except pa.ArrowInvalid:  # a string needs quotes
         buf = pa.BufferOutputStream()
-        try:
-            options = pacsv.WriteOptions(include_header=False, quoting_style="none")
-            pacsv.write_csv(table, buf, options)
-        except pa.ArrowInvalid:  # a string needs quotes
-            buf = pa.BufferOutputStream()
-            options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-            pacsv.write_csv(table, buf, options)
-        self.handle.write(buf.getvalue())
-        self.rows += table.num_rows
+        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        pacsv.write_csv(table, buf, options)
+    return buf.getvalue().to_pybytes()
 
 
 def write_csv(
@@ -904,3 +752,23 @@ def write_csv(
         return
     with atomic_write(path_or_handle, force=force) as handle:
         CsvWriter(handle, names).write(columns)
+
+
+def output_format_for(path: str | Path | None) -> str:
+    """The format an output path is written in: ``"parquet"`` for a name ending in
+    ``.parquet``, else ``"csv"`` (``None``, a stream, is CSV)."""
+    if path is not None and Path(path).suffix.lower() == PARQUET_SUFFIX:
+        return "parquet"
+    return "csv"
+
+
+def table_writer(handle: IO[bytes], names: Sequence[str], fmt: str = "csv") -> Any:
+    """A writer of ``names`` columns to ``handle`` in ``fmt`` (``"csv"`` or ``"parquet"``):
+    ``write(columns)`` per chunk, then ``close()`` (which a Parquet file needs for its footer)."""
+    if fmt == "parquet":
+        from velora.files.columnar import ParquetWriter
+
+        return ParquetWriter(handle, names)
+    if fmt != "csv":
+        raise ValueError(f"fmt must be csv or parquet, got {fmt!r}")
+    return CsvWriter(handle, names)

@@ -7,8 +7,7 @@ import re
 from velora.errors import SpecError
 from velora.spec.parse import spec_error
 from velora.spec.schema import NetworkSpec, Spec
-from velora.wiring import GROUPS, layer_sizes
-from velora.wiring import neuron_counts as _split
+from velora.wiring import GROUPS, NeuronCounts, layer_sizes, mask_bytes
 
 DEFAULT_MAX_MEMORY = 4 * 2**30  # bytes
 BYTES_PER_WEIGHT = 4  # float32
@@ -21,21 +20,26 @@ class MemoryLimitError(SpecError):
     """The network is estimated to need more memory than the limit allows."""
 
 
+def _counts(network: NetworkSpec) -> NeuronCounts:
+    """Neurons per group, split as the network's wiring design says."""
+    inter, command = network.design.split()
+    return NeuronCounts(network.in_features, inter, command, network.out_features)
+
+
 def neuron_counts(network: NetworkSpec) -> dict[str, int]:
-    """Neurons per group (sensory, inter, command, motor), as ``velora.wiring`` splits them."""
-    counts = _split(network.in_features, network.n_neurons, network.out_features)
+    """Neurons per group (sensory, inter, command, motor), as the wiring design splits them."""
+    counts = _counts(network)
     return {group: getattr(counts, group) for group in GROUPS}
 
 
 def estimate_memory(network: NetworkSpec) -> int:
-    """Bytes needed to build the network and run one step, estimated before allocating."""
-    counts = _split(network.in_features, network.n_neurons, network.out_features)
-    total = 0
+    """Bytes needed to build the network and run one step, estimated before allocating: the
+    cells' weights, and drawing the masks as the wiring design does (``mask_bytes``). Integer
+    arithmetic: sizes may be absurd, never overflow."""
+    counts = _counts(network)
+    total = mask_bytes(network.design, counts)
     for n_in, n_hidden in layer_sizes(counts):
         total += COPIES_PER_CELL * BYTES_PER_WEIGHT * n_hidden * (n_in + n_hidden)
-        # Wiring: the int32 mask, plus int64 targets, signs and indices for at most two draws
-        # per possible synapse (integer arithmetic: sizes may be absurd, never overflow).
-        total += 4 * n_in * n_hidden + 3 * 8 * 2 * n_in * max(n_hidden, 1)
     return total
 
 

@@ -26,7 +26,7 @@ from velora.spec.schema import (
     NetworkSpec,
     Spec,
 )
-from velora.wiring import DEFAULT_SPARSITY
+from velora.wiring import DEFAULT_SPARSITY, WIRING_TYPES, DesignError, WiringDesign, resolve_design
 
 
 def spec_error(
@@ -90,7 +90,8 @@ class _Lines:
                 seen.add(sub)
                 self.key_lines.setdefault(sub, key_node.start_mark.line + 1)
                 self.value_lines.setdefault(sub, value_node.start_mark.line + 1)
-                if path == "":  # the spec is two levels deep at most
+                # Into every top-level value and into the deeper mappings of the schema.
+                if path == "" or (sub in FIELD and FIELD[sub].kind == "mapping"):
                     self._walk(value_node, sub)
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
@@ -135,9 +136,24 @@ def _load_yaml(text: str, source: str) -> tuple[Any, _Lines]:
     return data, lines
 
 
+def _parent(path: str) -> str:
+    return path.rsplit(".", 1)[0] if "." in path else ""
+
+
+def _mapping_expected(prefix: str) -> str:
+    """'a mapping with keys a, b and optionally c, d', from the schema."""
+    children = [f for f in FIELDS if _parent(f.path) == prefix]
+    required = [f.key for f in children if f.required]
+    optional = [f.key for f in children if not f.required]
+    text = "a mapping with keys " + ", ".join(required or optional)
+    if required and optional:
+        text += " and optionally " + ", ".join(optional)
+    return text
+
+
 def _check_keys(data: dict, prefix: str, source: str, lines: _Lines) -> None:
     """Unknown keys (with a did-you-mean), duplicate keys and missing required keys."""
-    known = [f.key for f in FIELDS if (f.path.rsplit(".", 1)[0] if "." in f.path else "") == prefix]
+    known = [f.key for f in FIELDS if _parent(f.path) == prefix]
     for key in data:
         if not isinstance(key, str) or key not in known:
             path = f"{prefix}.{key}" if prefix else str(key)
@@ -151,11 +167,10 @@ def _check_keys(data: dict, prefix: str, source: str, lines: _Lines) -> None:
                 line=lines.key(path),
             )
     for path, line in lines.duplicates:
-        if (path.rsplit(".", 1)[0] if "." in path else "") == prefix:
+        if _parent(path) == prefix:
             raise spec_error(source, "key given twice", key=path, line=line)
     for f in FIELDS:
-        parent = f.path.rsplit(".", 1)[0] if "." in f.path else ""
-        if parent == prefix and f.required and f.key not in data:
+        if _parent(f.path) == prefix and f.required and f.key not in data:
             raise spec_error(
                 source,
                 f"missing; expected {f.expected()}: {f.help}",
@@ -265,6 +280,27 @@ def _check_names(f: Field, value: Any, length: int, source: str, lines: _Lines) 
     return tuple(value)
 
 
+def _check_wiring(wiring: Any, n_neurons: int, source: str, lines: _Lines) -> WiringDesign:
+    """The ``network.wiring`` section, checked by the rules of ``velora.wiring``."""
+    path = "network.wiring"
+    if not isinstance(wiring, dict):
+        hint = ""
+        if isinstance(wiring, str) and wiring in WIRING_TYPES:
+            hint = f"; write 'wiring: {{type: {wiring}}}'"
+        raise spec_error(
+            source,
+            f"expected {_mapping_expected(path)}, got {_describe(wiring)}{hint}",
+            key=path,
+            line=lines.value(path),
+        )
+    _check_keys(wiring, path, source, lines)
+    try:
+        return resolve_design(wiring, n_neurons, describe=_describe)
+    except DesignError as exc:
+        key = f"{path}.{exc.key}"
+        raise spec_error(source, exc.problem, key=key, line=lines.value(key)) from None
+
+
 def _optional(data: dict, key: str) -> Any:
     """An optional key's value; an explicit null counts as absent."""
     return data.get(key)
@@ -293,8 +329,7 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
     if not isinstance(net, dict):
         raise spec_error(
             source,
-            "expected a mapping with keys in_features, n_neurons, out_features "
-            f"and optionally sparsity_level, got {_describe(net)}",
+            f"expected {_mapping_expected('network')}, got {_describe(net)}",
             key="network",
             line=lines.value("network"),
         )
@@ -309,7 +344,9 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
         if sparsity is None
         else _check_float(FIELD["network.sparsity_level"], sparsity, source, lines)
     )
-    network = NetworkSpec(**sizes, sparsity_level=sparsity)
+    wiring = _optional(net, "wiring")
+    design = None if wiring is None else _check_wiring(wiring, sizes["n_neurons"], source, lines)
+    network = NetworkSpec(**sizes, sparsity_level=sparsity, wiring=design)
 
     name = _optional(data, "name")
     if name is not None:
@@ -345,6 +382,11 @@ def load_spec(path: str | Path) -> Spec:
         raise spec_error(source, "no such file") from None
     except OSError as exc:
         raise spec_error(source, f"cannot read spec: {exc.strerror or exc}") from None
+    return spec_from_bytes(raw, source)
+
+
+def spec_from_bytes(raw: bytes, source: str) -> Spec:
+    """Validate a spec file's bytes (read from a pipe, say); ``source`` names it in errors."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -371,6 +413,8 @@ def spec_to_dict(spec: Spec) -> dict:
         "out_features": spec.network.out_features,
         "sparsity_level": spec.network.sparsity_level,
     }
+    if spec.network.wiring is not None:
+        out["network"]["wiring"] = spec.network.wiring.given()
     if spec.inputs is not None:
         out["inputs"] = list(spec.inputs)
     if spec.outputs is not None:
@@ -396,13 +440,19 @@ def starter_spec(name: str = "network") -> str:
         "# A velora network spec. Check it with `velora validate FILE`,",
         "# look at its wiring with `velora wire FILE --plot wiring.png`.",
     ]
+    # An optional section (a mapping such as network.wiring) is shown commented out.
+    sections = [f.path for f in FIELDS if f.kind == "mapping" and not f.required]
     for f in FIELDS:
-        indent = "  " if "." in f.path else ""
+        indent = "  " * f.path.count(".")
         if f.kind == "mapping":
-            lines.append(f"{f.key + ':':<30}# {f.help}")
-            continue
-        value = name if f.path == "name" else f.example
-        text = f"{indent}{f.key}: {_yaml_scalar(value).strip()}"
-        optional = "" if f.required else "optional; "
+            text = f"{indent}{f.key}:"
+        else:
+            value = name if f.path == "name" else f.example
+            text = f"{indent}{f.key}: {_yaml_scalar(value).strip()}"
+        section = next((p for p in sections if f.path == p or f.path.startswith(p + ".")), None)
+        if section is not None:
+            base = "  " * section.count(".")
+            text = f"{base}# {text[len(base) :]}"
+        optional = "" if f.required or (section is not None and f.path != section) else "optional; "
         lines.append(f"{text:<30}# {optional}{f.help}")
     return "\n".join(lines) + "\n"

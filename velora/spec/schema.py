@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from velora.wiring import DEFAULT_SPARSITY, MAX_SPARSITY, MIN_SPARSITY
+from velora.wiring import (
+    DEFAULT_SPARSITY,
+    DEFAULT_WIRING_TYPE,
+    DESIGN_BOUNDS,
+    MAX_SPARSITY,
+    MIN_SPARSITY,
+    WIRING_TYPES,
+    WiringDesign,
+    resolve_design,
+)
 
 SPEC_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
@@ -42,7 +51,7 @@ class Field:
     """One key of the spec format: its type, whether it is required, its range and its help."""
 
     path: str
-    kind: str  # "int", "float", "str", "names" or "mapping"
+    kind: str  # "int", "float", "str", "names", "choice" or "mapping"
     required: bool
     help: str
     example: Any = None
@@ -50,6 +59,8 @@ class Field:
     minimum: int | float | None = None
     maximum: int | float | None = None
     length_of: str | None = None  # for "names": the key whose value gives the list's length
+    maximum_of: str | None = None  # for "int": the quantity that bounds it, when not a number
+    choices: tuple[str, ...] = ()  # for "choice"
 
     @property
     def key(self) -> str:
@@ -58,6 +69,8 @@ class Field:
     def expected(self) -> str:
         """What a valid value looks like, in words, for error messages and docs."""
         if self.kind == "int":
+            if self.maximum_of is not None:
+                return f"an integer from {self.minimum} to {self.maximum_of}"
             if self.minimum == self.maximum:
                 return f"the integer {self.minimum}"
             if self.maximum is not None:
@@ -69,6 +82,8 @@ class Field:
             return f"a name of up to {MAX_NAME_LENGTH} letters, digits, spaces, '.', '-' or '_'"
         if self.kind == "names":
             return f"a list of {self.length_of} distinct, non-blank names"
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
         return "a mapping"
 
 
@@ -112,7 +127,7 @@ FIELDS: tuple[Field, ...] = (
         "network.n_neurons",
         "int",
         True,
-        "inter + command neurons (40% command, at least one)",
+        "inter + command neurons (by default 40% command, at least one)",
         example=16,
         minimum=2,
     ),
@@ -133,6 +148,66 @@ FIELDS: tuple[Field, ...] = (
         default=DEFAULT_SPARSITY,
         minimum=MIN_SPARSITY,
         maximum=MAX_SPARSITY,
+    ),
+    Field(
+        "network.wiring",
+        "mapping",
+        False,
+        "how synapses are drawn; uncomment to design your own",
+    ),
+    Field(
+        "network.wiring.type",
+        "choice",
+        False,
+        "ncp (NCP groups and fan-outs; the default), fully_connected or random",
+        example=DEFAULT_WIRING_TYPE,
+        default=DEFAULT_WIRING_TYPE,
+        choices=WIRING_TYPES,
+    ),
+    Field(
+        "network.wiring.inter_neurons",
+        "int",
+        False,
+        "inter neurons; inter + command = n_neurons",
+        example=10,
+        minimum=1,
+        maximum_of=DESIGN_BOUNDS["inter_neurons"],
+    ),
+    Field(
+        "network.wiring.command_neurons",
+        "int",
+        False,
+        "command neurons; give one of the two, the other follows",
+        example=6,
+        minimum=1,
+        maximum_of=DESIGN_BOUNDS["command_neurons"],
+    ),
+    Field(
+        "network.wiring.sensory_fanout",
+        "int",
+        False,
+        "ncp: exactly this many out of each sensory neuron",
+        example=4,
+        minimum=1,
+        maximum_of=DESIGN_BOUNDS["sensory_fanout"],
+    ),
+    Field(
+        "network.wiring.inter_fanout",
+        "int",
+        False,
+        "ncp: exactly this many out of each inter neuron",
+        example=3,
+        minimum=1,
+        maximum_of=DESIGN_BOUNDS["inter_fanout"],
+    ),
+    Field(
+        "network.wiring.motor_fanin",
+        "int",
+        False,
+        "ncp: exactly this many into each motor neuron",
+        example=4,
+        minimum=1,
+        maximum_of=DESIGN_BOUNDS["motor_fanin"],
     ),
     Field(
         "inputs",
@@ -172,12 +247,27 @@ def schema_markdown() -> str:
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """Sizes of the network: the arguments of ``LiquidNCPNetwork``."""
+    """Sizes of the network (the arguments of ``LiquidNCPNetwork``) and its wiring design.
+
+    ``wiring`` is the spec's ``network.wiring`` section, checked and with its group sizes filled
+    in (``resolve_design``); None when the spec has none: ncp by the default rules.
+    """
 
     in_features: int
     n_neurons: int
     out_features: int
     sparsity_level: float = DEFAULT_SPARSITY
+    wiring: WiringDesign | None = None
+
+    def __post_init__(self) -> None:
+        if self.wiring is not None:
+            object.__setattr__(self, "wiring", resolve_design(self.wiring, self.n_neurons))
+
+    @property
+    def design(self) -> WiringDesign:
+        """The wiring design in effect, group sizes filled in (the default one without a
+        section)."""
+        return resolve_design(self.wiring, self.n_neurons)
 
 
 @dataclass(frozen=True)

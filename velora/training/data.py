@@ -1,17 +1,19 @@
-"""Training data: padded sequences with their lengths, split by whole sequences, read from CSV."""
+"""Training data: padded sequences with their lengths, split by whole sequences, read from a
+table file (CSV, compressed or not, Parquet, Arrow)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from velora.files.tables import CsvReader, read_table
+from velora.files.defaults import DEFAULT_DELIMITER
+from velora.files.sources import Source
+from velora.files.tables import open_table, read_table
 
 
 @dataclass
@@ -123,7 +125,7 @@ def split_by_sequence(
 
 
 def read_sequences(
-    path: str | Path,
+    path: Source,
     *,
     targets: Sequence[str],
     columns: Sequence[str] | None = None,
@@ -131,13 +133,16 @@ def read_sequences(
     time_column: str | None = None,
     n_inputs: int | None = None,
     dt: float = 1.0,
+    delimiter: str = DEFAULT_DELIMITER,
 ) -> tuple[SequenceData, list[str]]:
-    """Read a CSV file as training sequences; returns (data, input names).
+    """Read a table file as training sequences; returns (data, input names).
 
     Columns and sequences follow ``velora run``: inputs are ``columns`` (else every column but
     the sequence, time and target columns), a sequence column cuts the rows into sequences, a
     time column gives the timespans. Every problem raises one ``DataError`` naming the line
-    and column.
+    and column. ``path`` is any table ``velora.files.tables.open_table`` reads (CSV, plain or
+    compressed, Parquet, Arrow; ``-`` for standard input, read once); ``delimiter`` separates
+    CSV fields.
     """
     if not targets:
         raise ValueError("no target columns given")
@@ -148,9 +153,11 @@ def read_sequences(
         "target_columns": list(targets),
         "n_inputs": n_inputs,
         "dt": dt,
+        "delimiter": delimiter,
     }
-    names = CsvReader(path, **options).columns  # reads the header only
-    table = read_table(path, **options)
+    reader = open_table(path, **options)  # the header is checked before the rows are read
+    names = reader.columns
+    table = read_table(reader)
     bounds = [*table.starts.tolist(), table.rows]
     pieces = list(pairwise(bounds))
     assert table.targets is not None  # target columns were asked for

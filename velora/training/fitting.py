@@ -9,10 +9,18 @@ stop at the window boundary) and the optimizer steps once per window.
 Training is deterministic on the CPU: the batch order of epoch ``e`` is drawn from a generator
 seeded with ``(seed, e)``, so a run resumed from the state saved after epoch ``e`` continues
 exactly as an uninterrupted run would.
+
+Data-parallel: as one of several processes (``velora.distributed``), every process draws the same
+batches and takes the sequences ``rank, rank + world_size, ...`` of each; DistributedDataParallel
+averages the gradients, and each process scales its loss so that the average is exactly the
+one-process gradient of the whole batch. Losses are reduced as sums and counts, so they mean
+what they mean on one process, and every decision (best epoch, early stopping) is the same on
+every process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -23,6 +31,7 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import nn
 
+from velora.distributed import Context, StopRequest, current, peer_errors
 from velora.training.data import SequenceData
 from velora.training.defaults import (
     DEFAULT_BATCH_SIZE,
@@ -37,6 +46,7 @@ from velora.training.defaults import (
 
 if TYPE_CHECKING:
     from velora.models import LiquidNCPNetwork
+    from velora.models.lnn.ncp import Backend
 
 
 @dataclass
@@ -105,16 +115,31 @@ def elementwise_loss(name: str, pred: torch.Tensor, target: torch.Tensor) -> tor
 
 @torch.no_grad()
 def evaluate(
-    model: LiquidNCPNetwork, data: SequenceData, *, loss: str = "mse", batch_size: int = 256
+    model: LiquidNCPNetwork,
+    data: SequenceData,
+    *,
+    loss: str = "mse",
+    batch_size: int = 256,
+    context: Context | None = None,
 ):
-    """Mean loss over every real (sequence, step, output) entry, from zero states."""
+    """Mean loss over every real (sequence, step, output) entry, from zero states.
+
+    As one of several processes (``context``, default ``velora.distributed.current()``), each
+    evaluates the sequences ``rank, rank + world_size, ...`` and the sums and counts are added
+    up: every process gets the loss of the whole of ``data``.
+    """
+    ctx = current() if context is None else context
+    index = range(ctx.rank, len(data), ctx.world_size)
     total, count = 0.0, 0
-    for start in range(0, len(data), batch_size):
-        part = data.subset(range(start, min(start + batch_size, len(data))))
+    for start in range(0, len(index), batch_size):
+        part = data.subset(index[start : start + batch_size])
         y, _ = model.forward_sequence(part.x, timespans=part.timespans)
         err = elementwise_loss(loss, y, part.y.to(y.device)).sum(dim=2)
         total += float(err[part.mask().to(y.device)].double().sum())
         count += part.n_steps * part.y.shape[2]
+    if ctx.parallel:
+        total, every = ctx.all_sum([total, count])
+        return total / every
     return total / count
 
 
@@ -140,6 +165,7 @@ def fit(
     resume_state: TrainState | None = None,
     restore_best: bool = True,
     compiled: bool | None = None,
+    context: Context | None = None,
 ) -> FitResult:
     """Train ``model`` with Adam on ``train_data``; returns the loss history and best state.
 
@@ -152,6 +178,10 @@ def fit(
     it when the network and batch are small enough for it to beat PyTorch's own loop.
     ``seed`` fixes the batch order: None takes the resumed run's seed, else the network's own
     (``model.seed``, the spec's seed for a network built from a spec), else 0.
+    ``context`` (default ``velora.distributed.current()``): as one of several processes, call
+    ``fit`` on every one of them with the same arguments; they train one model data-parallel
+    (see the module docstring), ``batch_size`` being the global batch, and return the same
+    result. Ctrl-C or SIGTERM then stops every process after the same optimizer step.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
@@ -176,12 +206,15 @@ def fit(
                 f"the network takes {model.in_features} and gives {out_features}"
             )
 
+    ctx = current() if context is None else context
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
     model.train()
     t0 = time.perf_counter()
-    initial_train = evaluate(model, train_data, loss=loss)
-    initial_val = evaluate(model, val_data, loss=loss) if val_data is not None else None
+    initial_train = evaluate(model, train_data, loss=loss, context=ctx)
+    initial_val = (
+        evaluate(model, val_data, loss=loss, context=ctx) if val_data is not None else None
+    )
 
     if resume_state is not None:
         model.load_state_dict(resume_state.model_state)
@@ -207,63 +240,80 @@ def fit(
     n_batches = math.ceil(n / batch_size)
     trained_steps, train_time = 0, 0.0
     stopped_early = interrupted = False
+    replicas = _DataParallel(model, ctx) if ctx.parallel else None
+    stop = StopRequest()
     try:
-        for epoch in range(state.epoch + 1, epochs + 1):
-            if patience is not None and state.bad_epochs >= patience:
-                stopped_early = True  # a resumed run that had already run out of patience
-                break
-            order = torch.randperm(n, generator=_epoch_generator(seed, epoch))
-            total, count, epoch_steps = 0.0, 0, 0
-            t_epoch = time.perf_counter()
-            val_prev = state.val_loss[-1] if state.val_loss else initial_val
-            for b in range(n_batches):
-                batch = train_data.subset(order[b * batch_size : (b + 1) * batch_size])
-                step = _step_function(model, len(batch), compiled)
-                batch_sum = _train_batch(step, optimizer, params, batch, window, loss, clip_grad)
-                total += batch_sum
-                count += batch.n_steps * out_features
-                epoch_steps += batch.n_steps
+        with stop if ctx.parallel else contextlib.nullcontext():
+            for epoch in range(state.epoch + 1, epochs + 1):
+                if patience is not None and state.bad_epochs >= patience:
+                    stopped_early = True  # a resumed run that had already run out of patience
+                    break
+                order = torch.randperm(n, generator=_epoch_generator(seed, epoch))
+                total, count, epoch_steps = 0.0, 0, 0
+                t_epoch = time.perf_counter()
+                val_prev = state.val_loss[-1] if state.val_loss else initial_val
+                for b in range(n_batches):
+                    batch = train_data.subset(order[b * batch_size : (b + 1) * batch_size])
+                    if replicas is None:
+                        step = _step_function(model, len(batch), compiled)
+                        batch_sum = _train_batch(
+                            step, optimizer, params, batch, window, loss, clip_grad
+                        )
+                    else:
+                        batch_sum = replicas.train_batch(
+                            batch, optimizer, params, window, loss, clip_grad, compiled, stop
+                        )
+                    total += batch_sum
+                    count += batch.n_steps * out_features
+                    epoch_steps += batch.n_steps
+                    if callback is not None:
+                        elapsed = time.perf_counter() - t_epoch
+                        callback(
+                            FitProgress(
+                                "batch", epoch, epochs, b + 1, n_batches, total / count, val_prev,
+                                epoch_steps / elapsed if elapsed > 0 else 0.0,
+                            )
+                        )  # fmt: skip
+                epoch_time = time.perf_counter() - t_epoch
+                trained_steps += epoch_steps
+                train_time += epoch_time
+                train_loss = total / count
+                val_loss = None
+                if val_data is not None:
+                    val_loss = evaluate(model, val_data, loss=loss, context=ctx)
+                monitored = val_loss if val_loss is not None else train_loss
+                improved = monitored < state.best_loss  # False for NaN
+                # Build the new state first and swap it in with one assignment, so that Ctrl-C
+                # never leaves a half-updated state behind.
+                state = TrainState(
+                    epoch=epoch,
+                    model_state=_snapshot(model),
+                    optimizer_state=_snapshot(optimizer),
+                    train_loss=[*state.train_loss, train_loss],
+                    val_loss=[*state.val_loss, val_loss],
+                    best_epoch=epoch if improved else state.best_epoch,
+                    best_loss=monitored if improved else state.best_loss,
+                    best_state=_snapshot(model) if improved else state.best_state,
+                    bad_epochs=0 if improved else state.bad_epochs + 1,
+                    seed=seed,
+                )
                 if callback is not None:
-                    elapsed = time.perf_counter() - t_epoch
                     callback(
                         FitProgress(
-                            "batch", epoch, epochs, b + 1, n_batches, total / count, val_prev,
-                            epoch_steps / elapsed if elapsed > 0 else 0.0,
+                            "epoch", epoch, epochs, n_batches, n_batches, train_loss, val_loss,
+                            epoch_steps / epoch_time if epoch_time > 0 else 0.0, improved,
                         )
                     )  # fmt: skip
-            epoch_time = time.perf_counter() - t_epoch
-            trained_steps += epoch_steps
-            train_time += epoch_time
-            train_loss = total / count
-            val_loss = evaluate(model, val_data, loss=loss) if val_data is not None else None
-            monitored = val_loss if val_loss is not None else train_loss
-            improved = monitored < state.best_loss  # False for NaN
-            # Build the new state first and swap it in with one assignment, so that Ctrl-C
-            # never leaves a half-updated state behind.
-            state = TrainState(
-                epoch=epoch,
-                model_state=_snapshot(model),
-                optimizer_state=_snapshot(optimizer),
-                train_loss=[*state.train_loss, train_loss],
-                val_loss=[*state.val_loss, val_loss],
-                best_epoch=epoch if improved else state.best_epoch,
-                best_loss=monitored if improved else state.best_loss,
-                best_state=_snapshot(model) if improved else state.best_state,
-                bad_epochs=0 if improved else state.bad_epochs + 1,
-                seed=seed,
-            )
-            if callback is not None:
-                callback(
-                    FitProgress(
-                        "epoch", epoch, epochs, n_batches, n_batches, train_loss, val_loss,
-                        epoch_steps / epoch_time if epoch_time > 0 else 0.0, improved,
-                    )
-                )  # fmt: skip
-            if patience is not None and state.bad_epochs >= patience and epoch < epochs:
-                stopped_early = True
-                break
+                if replicas is not None and epoch < epochs and replicas.stopping(stop):
+                    raise KeyboardInterrupt  # asked during validation: after this epoch
+                if patience is not None and state.bad_epochs >= patience and epoch < epochs:
+                    stopped_early = True
+                    break
     except KeyboardInterrupt:
         interrupted = True
+    finally:
+        if replicas is not None:
+            replicas.close()
     if restore_best:
         model.load_state_dict(state.best_state)
     model.eval()
@@ -297,13 +347,107 @@ def resolve_seed(model: nn.Module, resume_state: TrainState | None = None) -> in
     return 0 if seed is None else int(seed)
 
 
-def _step_function(model: LiquidNCPNetwork, batch: int, compiled: bool | None) -> Callable:
-    """The differentiable sequence function for a batch: compiled loop or PyTorch loop."""
+def _backend(model: LiquidNCPNetwork, batch: int, compiled: bool | None) -> Backend:
+    """The loop for a batch: compiled (CPU, small enough to beat BLAS) or PyTorch's."""
     on_cpu = next(model.parameters()).device.type == "cpu"
     if compiled is None:
         compiled = on_cpu and model.prefers_compiled(batch)
-    backend: Literal["compiled", "torch"] = "compiled" if compiled and on_cpu else "torch"
+    return "compiled" if compiled and on_cpu else "torch"
+
+
+def _step_function(model: LiquidNCPNetwork, batch: int, compiled: bool | None) -> Callable:
+    """The differentiable sequence function for a batch: compiled loop or PyTorch loop."""
+    backend = _backend(model, batch, compiled)
     return lambda x, h, ts: model.forward_sequence(x, h, ts, backend=backend)
+
+
+class _Sequences(nn.Module):
+    """``forward_sequence`` as a module's ``forward``, for DistributedDataParallel to wrap."""
+
+    def __init__(self, network: LiquidNCPNetwork) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x, h, ts, backend: Backend = "torch"):
+        return self.network.forward_sequence(x, h, ts, backend=backend)
+
+
+class _DataParallel:
+    """One model trained by several processes: DistributedDataParallel around the network,
+    each process's share of a batch, and the reductions that keep the loss and every decision
+    equal to one process's."""
+
+    def __init__(self, model: LiquidNCPNetwork, context: Context) -> None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        self.model = model
+        self.context = context
+        device = model.device
+        with peer_errors():
+            self.ddp: DistributedDataParallel | None = DistributedDataParallel(
+                _Sequences(model),
+                device_ids=[device] if device.type == "cuda" else None,
+                forward_sync_buffers=False,  # the masks never change
+            )
+
+    def train_batch(
+        self,
+        batch: SequenceData,
+        optimizer: torch.optim.Optimizer,
+        params: list[nn.Parameter],
+        window: int | None,
+        loss: str,
+        clip_grad: float | None,
+        compiled: bool | None,
+        stop: StopRequest,
+    ) -> float:
+        """This process's share of ``batch``; returns the batch's summed loss over every
+        process. Raises KeyboardInterrupt on every process, after the same batch, once any
+        was asked to stop."""
+        ddp = self.ddp
+        assert ddp is not None
+        world = self.context.world_size
+        part, mask = _shard(batch, self.context.rank, world)
+        backend = _backend(self.model, len(part), compiled)
+        steps = batch.x.shape[1]
+        windows = math.ceil(steps / (steps if window is None else min(window, steps)))
+        # DDP averages the processes' gradients: each scales its loss by world / the batch's
+        # count, so that the average is the one-process gradient of the whole batch.
+        scale = batch.n_steps * batch.y.shape[2] / windows / world
+
+        with peer_errors():
+            mine = _train_batch(
+                lambda x, h, ts: ddp(x, h, ts, backend),
+                optimizer, params, part, window, loss, clip_grad, mask=mask, scale=scale,
+            )  # fmt: skip
+        total, stopping = self.context.all_sum([mine, float(stop.requested)])
+        if stopping:  # every process stops after the same batch
+            raise KeyboardInterrupt
+        return total
+
+    def stopping(self, stop: StopRequest) -> bool:
+        """Whether any process was asked to stop (every process gets the same answer)."""
+        return self.context.all_sum([float(stop.requested)])[0] > 0
+
+    def close(self) -> None:
+        """Let go of DDP's hooks on the parameters."""
+        self.ddp = None
+
+
+def _shard(batch: SequenceData, rank: int, world: int) -> tuple[SequenceData, torch.Tensor]:
+    """This process's share of a batch: its sequences ``rank, rank + world, ...`` padded to the
+    batch's length (every process steps through the same windows), and their real steps. A
+    process left without a sequence gets one of padding that counts nowhere."""
+    steps = batch.x.shape[1]
+    index = torch.arange(rank, len(batch), world)
+    if len(index) == 0:
+        x, y = torch.zeros_like(batch.x[:1]), torch.zeros_like(batch.y[:1])
+        part = SequenceData(x, y, torch.ones(1, steps), batch.lengths[:1])
+        return part, torch.zeros(1, steps, dtype=torch.bool)
+    part = SequenceData(
+        batch.x[index], batch.y[index], batch.timespans[index], batch.lengths[index]
+    )
+    return part, part.mask()
 
 
 def _train_batch(
@@ -314,18 +458,23 @@ def _train_batch(
     window: int | None,
     loss: str,
     clip_grad: float | None,
+    *,
+    mask: torch.Tensor | None = None,
+    scale: float | None = None,
 ) -> float:
     """One batch: an optimizer step per window; returns the summed loss over real entries.
 
     Each window's loss is its summed error divided by the batch's mean count of real entries
     per window, so that every real entry weighs the same across the windows of the batch (a
     tail window where few sequences are still running is not blown up to a full mean).
+    Data-parallel training passes the real steps of its share (``mask``) and its ``scale``.
     """
     steps = batch.x.shape[1]
     window = steps if window is None else min(window, steps)
     starts = range(0, steps, window)
-    mask = batch.mask()
-    scale = batch.n_steps * batch.y.shape[2] / len(starts)
+    mask = batch.mask() if mask is None else mask
+    if scale is None:
+        scale = batch.n_steps * batch.y.shape[2] / len(starts)
     h = None
     total = 0.0
     for start in starts:

@@ -3,6 +3,10 @@
 Read the model (spec or checkpoint) and the CSV data, pick the input and target columns, split
 off validation sequences, fit, then write the checkpoint (with the training state for resuming)
 and the loss plot. Outputs are checked before any work and written atomically.
+
+Under torchrun every process calls ``train_csv`` with the same arguments: each reads the data,
+they agree on whether everything is in order (so that bad input ends the job with one error),
+train one model data-parallel (``fit``), and rank 0 alone reports progress and writes.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from velora.distributed import setup
 from velora.errors import SpecError, VeloraError
 from velora.files.atomic import check_writable
+from velora.files.defaults import DEFAULT_DELIMITER
 from velora.files.loading import load_model
+from velora.files.sources import require_files
 from velora.models import LiquidNCPNetwork
 from velora.spec import DEFAULT_MAX_MEMORY, Spec, dump_spec, parse_spec
 from velora.training.data import SequenceData, read_sequences, split_by_sequence
@@ -31,7 +38,7 @@ from velora.training.defaults import (
 )
 from velora.training.fitting import FitProgress, FitResult, TrainState, fit, resolve_seed
 from velora.training.state import load_train_state, save_trained
-from velora.viz.figures import plot_format
+from velora.viz.figures import DEFAULT_DPI, check_dpi, plot_format
 
 
 @dataclass
@@ -47,6 +54,8 @@ class TrainingPlan:
     targets: list[str]
     seed: int
     resume_state: TrainState | None
+    processes: int = 1  # processes that train it together (torchrun)
+    device: str = "cpu"
 
 
 @dataclass
@@ -55,8 +64,9 @@ class TrainingRun:
 
     plan: TrainingPlan
     result: FitResult
-    output: Path | None  # None when interrupted before an epoch ended: nothing written
+    output: Path | None  # None when interrupted before an epoch ended, or not rank 0
     plot: Path | None
+    main: bool = True  # this process reports and writes (the only one, or rank 0)
 
     @property
     def wrote(self) -> bool:
@@ -121,12 +131,15 @@ def plan_training(
     seed: int | None = None,
     resume: str | Path | None = None,
     max_memory: int | None = DEFAULT_MAX_MEMORY,
+    delimiter: str = DEFAULT_DELIMITER,
 ) -> TrainingPlan:
     """Load the model and the data as ``train_csv`` does, without training.
 
     Targets default to the spec's outputs and inputs to the spec's inputs (else every column but
     the sequence, time and target columns). ``val_split`` holds out that share of whole
-    sequences, chosen by the seed; ``seed`` defaults as in ``fit``.
+    sequences, chosen by the seed; ``seed`` defaults as in ``fit``. ``data`` and ``val`` are
+    any tables ``velora.files.tables.open_table`` reads (CSV, plain or compressed, Parquet,
+    Arrow; ``-`` for standard input); ``delimiter`` separates CSV fields.
     """
     if val is not None and val_split is not None:
         raise VeloraError(
@@ -159,6 +172,7 @@ def plan_training(
         "time_column": time_column,
         "n_inputs": network.in_features,
         "dt": dt,
+        "delimiter": delimiter,
     }
     train_data, inputs = read_sequences(data, **read)
     val_data = None
@@ -206,8 +220,11 @@ def train_csv(
     seed: int | None = None,
     resume: str | Path | None = None,
     plot_loss: str | Path | None = None,
+    dpi: int = DEFAULT_DPI,
     force: bool = False,
     max_memory: int | None = DEFAULT_MAX_MEMORY,
+    device: str | None = None,
+    delimiter: str = DEFAULT_DELIMITER,
     on_start: Callable[[TrainingPlan], None] | None = None,
     callback: Callable[[FitProgress], None] | None = None,
 ) -> TrainingRun:
@@ -217,35 +234,49 @@ def train_csv(
     Defaults are those of ``plan_training`` and ``fit``. ``on_start(plan)`` is called once the
     data is read, before the first epoch; ``callback`` as for ``fit``. Ctrl-C ends the run
     cleanly: the best epoch so far is written, or nothing when no epoch ended
-    (``TrainingRun.wrote``). ``plot_loss`` also writes the loss curves (png, svg or pdf).
+    (``TrainingRun.wrote``). ``plot_loss`` also writes the loss curves (png, svg or pdf, at
+    ``dpi``). ``device`` (cpu, cuda, cuda:N, mps or auto; None: the CPU) is where it trains:
+    the PyTorch loop there, the compiled loop on the CPU only.
+
+    Under torchrun every process makes this call (see the module docstring): ``batch_size`` is
+    the global batch, and rank 0 alone calls ``on_start`` and ``callback`` and writes.
     """
-    if loss not in LOSSES:
-        raise VeloraError(
-            f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}", parameter="loss"
+    context = setup(device)
+    with context.agreement():  # bad input on any process ends the job with one error
+        if loss not in LOSSES:
+            raise VeloraError(
+                f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}", parameter="loss"
+            )
+        _check_options(epochs, batch_size, window, lr, clip_grad, patience, dt, val_split)
+        if context.parallel:  # every process reads every input: no stream will do
+            require_files(model, data, val, resume)
+        output, plot = Path(output), (None if plot_loss is None else Path(plot_loss))
+        if context.is_main:  # the process that writes checks where it writes
+            check_writable(output, force=force)
+            if plot is not None:
+                plot_format(plot)
+                check_dpi(dpi)
+                check_writable(plot, force=force)
+                if plot.resolve() == output.resolve():
+                    raise VeloraError(f"{plot}: the loss plot and the checkpoint are the same file")
+        plan = plan_training(
+            model,
+            data,
+            targets=targets,
+            columns=columns,
+            sequence_column=sequence_column,
+            time_column=time_column,
+            dt=dt,
+            val=val,
+            val_split=val_split,
+            seed=seed,
+            resume=resume,
+            max_memory=max_memory,
+            delimiter=delimiter,
         )
-    _check_options(epochs, batch_size, window, lr, clip_grad, patience, dt, val_split)
-    output = check_writable(output, force=force)
-    plot = None
-    if plot_loss is not None:
-        plot_format(plot_loss)
-        plot = check_writable(plot_loss, force=force)
-        if plot.resolve() == output.resolve():
-            raise VeloraError(f"{plot}: the loss plot and the checkpoint are the same file")
-    plan = plan_training(
-        model,
-        data,
-        targets=targets,
-        columns=columns,
-        sequence_column=sequence_column,
-        time_column=time_column,
-        dt=dt,
-        val=val,
-        val_split=val_split,
-        seed=seed,
-        resume=resume,
-        max_memory=max_memory,
-    )
-    if on_start is not None:
+        plan.network.to(context.device)
+        plan.processes, plan.device = context.world_size, str(context.device)
+    if on_start is not None and context.is_main:
         on_start(plan)
     result = fit(
         plan.network,
@@ -259,15 +290,17 @@ def train_csv(
         clip_grad=clip_grad,
         patience=patience,
         seed=plan.seed,
-        callback=callback,
+        callback=callback if context.is_main else None,
         resume_state=plan.resume_state,
+        context=context,
     )
     start_epoch = plan.resume_state.epoch if plan.resume_state is not None else 0
-    if result.interrupted and result.epochs_run == start_epoch:
-        return TrainingRun(plan, result, None, None)
+    if not context.is_main or (result.interrupted and result.epochs_run == start_epoch):
+        return TrainingRun(plan, result, None, None, main=context.is_main)
     save_trained(plan.network, output, result, plan.spec, force=force)
     if plot is not None:
         from velora.viz.loss import save_loss_plot
 
-        save_loss_plot(result, plot, force=force, loss=loss, title=f"velora train: {output.name}")
+        title = f"velora train: {plan.spec.title}"
+        save_loss_plot(result, plot, dpi=dpi, force=force, loss=loss, title=title)
     return TrainingRun(plan, result, output, plot)

@@ -16,7 +16,14 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+# Every suffix FORMATS accepts, as messages and help texts list them: ".png, .svg or .pdf".
+SUFFIXES = ", ".join(list(FORMATS)[:-1]) + " or " + list(FORMATS)[-1]
 MIN_DPI, MAX_DPI = 20, 1200
+DEFAULT_DPI = 150  # every figure, from Python and from the command line
+# The neuron-activity figure's styles (velora.viz.neurons), here so that the command line lists
+# them without importing matplotlib; traces draw networks of at most MAX_TRACE_NEURONS neurons.
+NEURON_STYLES = ("heatmap", "traces")
+MAX_TRACE_NEURONS = 32
 # No dates or versions in the files: the same figure always gives the same bytes.
 _METADATA = {
     "png": {"Software": "velora"},
@@ -30,8 +37,7 @@ def plot_format(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise VeloraError(
-            f"{path}: cannot tell the plot format from {suffix or 'no extension'!r}; "
-            "use .png, .svg or .pdf"
+            f"{path}: cannot tell the plot format from {suffix or 'no extension'!r}; use {SUFFIXES}"
         )
     return FORMATS[suffix]
 
@@ -43,7 +49,9 @@ def check_dpi(dpi: int) -> int:
     return dpi
 
 
-def save_figure(fig: Figure, path: str | Path, *, dpi: int = 150, force: bool = False) -> Path:
+def save_figure(
+    fig: Figure, path: str | Path, *, dpi: int = DEFAULT_DPI, force: bool = False
+) -> Path:
     """Write ``fig`` to ``path`` (png, svg or pdf by suffix), atomically; an existing file is
     replaced only with ``force``."""
     fmt = plot_format(path)

@@ -99,6 +99,7 @@ class WiringStats:
     totals: Totals
     total_params: int | None = None
     active_params: int | None = None
+    wiring: dict | None = None  # the wiring design: type and its keys (WiringDesign.to_dict)
 
     def to_dict(self) -> dict:
         """Plain data for ``--json``: stable keys, ints and rounded floats only."""
@@ -106,6 +107,7 @@ class WiringStats:
             "name": self.name,
             "seed": self.seed,
             "sparsity_level": self.sparsity_level,
+            "wiring": self.wiring,
             "neurons": dict(self.neurons),
             "layers": [layer.to_dict() for layer in self.layers],
             "totals": self.totals.to_dict(),
@@ -168,9 +170,56 @@ def wiring_stats(wiring, *, name: str = "network", network=None) -> WiringStats:
         ),
         total_params=None if network is None else int(network.total_params),
         active_params=None if network is None else int(network.active_params),
+        wiring=wiring.design.to_dict(),
     )
 
 
 def network_stats(network, *, name: str = "network") -> WiringStats:
     """Statistics of a ``LiquidNCPNetwork``: its wiring plus its parameter counts."""
     return wiring_stats(network.wiring, name=name, network=network)
+
+
+@dataclass(frozen=True)
+class Synapse:
+    """One synapse and its learned strength (``velora.models.lnn.synapses``)."""
+
+    layer: str  # "sensory->inter" | "inter->command" | "command->motor"
+    source: int  # index within the source group (row of the mask)
+    target: int  # index within the target group (column of the mask)
+    polarity: int  # +1 excitatory or -1 inhibitory
+    strength: float  # sqrt(sum over the five heads of W[target, source]^2)
+
+    def to_dict(self) -> dict:
+        """Plain data for ``--json``; the strength to 6 significant digits (strengths of big
+        networks are small, so a fixed number of decimals would lose them)."""
+        return {
+            "layer": self.layer,
+            "source": self.source,
+            "target": self.target,
+            "polarity": self.polarity,
+            "strength": float(f"{self.strength:.{DIGITS}g}"),
+        }
+
+
+def synapse_strengths(network) -> list[Synapse]:
+    """Every synapse of a ``LiquidNCPNetwork`` with its strength, in layer order
+    (sensory->inter, inter->command, command->motor), then by (source, target)."""
+    from velora.models.lnn.synapses import strength_matrices
+
+    strengths = strength_matrices(network)
+    masks = layer_masks_numpy(network.wiring)
+    synapses: list[Synapse] = []
+    for name, _, _, attr in LAYERS:
+        mask, strength = masks[name], strengths[attr]
+        sources, targets = np.nonzero(mask)  # row-major: by source, then target
+        synapses.extend(
+            Synapse(name, int(i), int(j), int(p), float(s))
+            for i, j, p, s in zip(
+                sources.tolist(),
+                targets.tolist(),
+                mask[sources, targets].tolist(),
+                strength[sources, targets].tolist(),
+                strict=True,
+            )
+        )
+    return synapses

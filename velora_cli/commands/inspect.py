@@ -29,6 +29,14 @@ def _show(info: dict) -> None:
         ("size", count(info["bytes"], "byte")),
     ):
         table.add_row(key, value)
+    pruned = meta.get("pruned_from")
+    if pruned is not None:
+        before = sum(pruned["synapses_before"].values())
+        table.add_row(
+            "pruned from",
+            f"{pruned['file']} (sha256 {pruned['sha256'][:16]}…), keeping {pruned['keep']:g} of "
+            f"{before:,} synapses",
+        )
     if info["extra_tensors"]:
         table.add_row("extra tensors", ", ".join(info["extra_tensors"]))
     out.print(table)
@@ -73,6 +81,14 @@ def _show(info: dict) -> None:
     params.add_row("all", "", "", "", f"{total:,}", f"{active:,}", style="bold")
     out.print(params)
 
+    c = info["c_export"]
+    out.print(
+        f"[bold]C export[/bold] (velora export --format c): flash {c['flash_bytes']:,} bytes of "
+        f"constant data (int8 weights: {c['flash_bytes_int8']:,}), RAM {c['ram_bytes']:,} bytes "
+        f"per step (state {c['state_bytes']:,}, scratch {c['scratch_bytes']:,})",
+        highlight=False,
+    )
+
     check = info["verification"]
     out.print("[bold]Verification[/bold]")
     if check["checksum"]:
@@ -81,6 +97,17 @@ def _show(info: dict) -> None:
         out.print(
             f"  {_mark(False)} checksum: tensors hash to {check['computed_sha256']}, "
             f"not the stored {meta['sha256']}"
+        )
+    if check["metadata_checksum"] is None:
+        out.print(
+            "  [yellow]–[/yellow] metadata (spec, seed) not covered by a checksum: written by an "
+            "older velora"
+        )
+    else:
+        verdict = "matches" if check["metadata_checksum"] else "does not match"
+        out.print(
+            f"  {_mark(check['metadata_checksum'])} metadata (spec, seed, format fields) "
+            f"{verdict} its SHA-256"
         )
     out.print(
         f"  {_mark(check['masks_match_weights'])} masks agree with the shapes of "
@@ -118,6 +145,11 @@ def inspect(
         raise CheckpointError(
             f"{file}: checksum mismatch: the tensors do not match the stored SHA-256 "
             "(file corrupted or modified)"
+        )
+    if verification.metadata_checksum is False:
+        raise CheckpointError(
+            f"{file}: metadata checksum mismatch: the metadata (spec, seed, format fields) does "
+            "not match its stored SHA-256 (file corrupted or modified)"
         )
     if not verification.ok:
         raise CheckpointError(f"{file}: verification failed (see above)")

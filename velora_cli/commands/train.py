@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from velora.distributed import DEFAULT_DEVICE, is_main_process
+from velora.files.defaults import DEFAULT_DELIMITER
 from velora.training.defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CLIP,
@@ -14,8 +16,19 @@ from velora.training.defaults import (
     DEFAULT_WINDOW,
     LOSSES,
 )
+from velora.viz.figures import DEFAULT_DPI, SUFFIXES
 from velora_cli.console import count, err, note, show_library_notes
-from velora_cli.options import Dt, Force, SequenceColumn, TimeColumn, split_names
+from velora_cli.options import (
+    TABLE_FORMATS,
+    Delimiter,
+    Device,
+    Dpi,
+    Dt,
+    Force,
+    SequenceColumn,
+    TimeColumn,
+    split_names,
+)
 
 if TYPE_CHECKING:
     from velora.training import FitProgress, FitResult, TrainingPlan
@@ -25,12 +38,13 @@ def train(
     model: Annotated[
         Path,
         typer.Argument(
-            metavar="MODEL", help="A YAML spec (seeded start) or a checkpoint (to fine-tune)."
+            metavar="MODEL",
+            help="A YAML spec (seeded start) or a checkpoint (to fine-tune); '-': standard input.",
         ),
     ],
     data: Annotated[
         Path,
-        typer.Option("--data", "-d", metavar="FILE", help="Training CSV file with a header row."),
+        typer.Option("--data", "-d", metavar="FILE", help=f"The training table: {TABLE_FORMATS}."),
     ],
     output: Annotated[
         Path,
@@ -57,10 +71,14 @@ def train(
     sequence_column: SequenceColumn = None,
     time_column: TimeColumn = None,
     dt: Dt = 1.0,
+    delimiter: Delimiter = DEFAULT_DELIMITER,
     val: Annotated[
         Path | None,
         typer.Option(
-            "--val", metavar="FILE", help="Validation CSV file (same columns as the training data)."
+            "--val",
+            metavar="FILE",
+            help="The validation table (same columns as the training data, any format --data "
+            "takes).",
         ),
     ] = None,
     val_split: Annotated[
@@ -133,26 +151,33 @@ def train(
     ] = None,
     plot_loss: Annotated[
         Path | None,
-        typer.Option(
-            "--plot-loss", metavar="FILE", help="Save the loss curves (.png, .svg or .pdf)."
-        ),
+        typer.Option("--plot-loss", metavar="FILE", help=f"Save the loss curves ({SUFFIXES})."),
     ] = None,
+    dpi: Dpi = DEFAULT_DPI,
+    device: Device = DEFAULT_DEVICE,
     force: Force = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress display and no summary.")
     ] = False,
 ) -> None:
-    """Fit MODEL to the target columns of a CSV file; save the best weights as a checkpoint.
+    """Fit MODEL to the target columns of a table; save the best weights as a checkpoint.
 
     Truncated back-propagation through time with Adam; each sequence starts from a zero state.
     The checkpoint also keeps the optimizer state and the loss history, for --resume. Ctrl-C
     stops cleanly and saves the best epoch so far.
+
+    Several processes (data-parallel, one model; --batch-size stays the global batch): launch
+    the same command with torchrun, e.g. `torchrun --standalone --nproc-per-node=4 --no-python
+    velora train MODEL -d data.csv -o model.safetensors` (several machines: --nnodes=N
+    --rdzv-backend=c10d --rdzv-endpoint=HOST:PORT instead of --standalone). Rank 0 prints and
+    writes.
     """
     if loss not in LOSSES:
         raise typer.BadParameter(f"expected one of {', '.join(LOSSES)}", param_hint="--loss")
     from velora.training import train_csv
 
-    show = not quiet
+    main = is_main_process()  # under torchrun, rank 0 alone prints
+    show = not quiet and main
     show_library_notes(show)
     with _Display(show, err.is_terminal) as display:
         run = train_csv(
@@ -164,6 +189,7 @@ def train(
             sequence_column=sequence_column,
             time_column=time_column,
             dt=dt,
+            delimiter=delimiter,
             val=val,
             val_split=val_split,
             epochs=epochs,
@@ -176,10 +202,14 @@ def train(
             seed=seed,
             resume=resume,
             plot_loss=plot_loss,
+            dpi=dpi,
             force=force,
+            device=device,
             on_start=_header if show else None,
             callback=display.update,
         )
+    if not run.main:
+        raise typer.Exit(130 if run.result.interrupted else 0)
     if not run.wrote:
         note("interrupted before an epoch ended; nothing written")
         raise typer.Exit(130)
@@ -200,6 +230,8 @@ def _header(plan: "TrainingPlan") -> None:
         f"({count(plan.network.active_params, 'active parameter')}) on "
         f"{count(len(plan.train_data), 'sequence')}, {count(plan.train_data.n_steps, 'row')}"
         f"{n_val}; inputs {', '.join(plan.inputs)} -> targets {', '.join(plan.targets)}"
+        + (f"; {plan.processes} processes" if plan.processes > 1 else "")
+        + (f"; on {plan.device}" if plan.device != "cpu" else "")
     )
 
 

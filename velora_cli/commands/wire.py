@@ -7,11 +7,14 @@ from typing import Annotated
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from velora.files.sources import source_name
+from velora.viz.figures import DEFAULT_DPI, SUFFIXES
 from velora_cli.console import count, note, out
-from velora_cli.options import MAX_MEMORY_DEFAULT, MaxMemory
+from velora_cli.options import MAX_MEMORY_DEFAULT, Dpi, MaxMemory
 
 SIGN_STYLE = {1: ("+", "bold blue"), -1: ("-", "bold red"), 0: (".", "grey50")}
 ARROW = "→"
@@ -79,10 +82,12 @@ def _layer_tables(stats: dict) -> list[Table]:
 
 def _show_tables(stats: dict, source: str, names: dict[str, list[str]]) -> None:
     """Neuron counts, per-layer synapse figures with totals, and parameters."""
+    from velora.wiring import WiringDesign, design_summary
+
     seed = "none" if stats["seed"] is None else stats["seed"]
+    design = design_summary(WiringDesign(**stats["wiring"]), stats["sparsity_level"])
     out.print(
-        f"[bold]{stats['name']}[/bold] ({source}) · sparsity {stats['sparsity_level']:g} · "
-        f"seed {seed}",
+        f"[bold]{stats['name']}[/bold] ({source}) · {design} · seed {seed}",
         highlight=False,
     )
     neurons = Table(title="Neurons", title_justify="left", box=box.SIMPLE_HEAD)
@@ -140,6 +145,41 @@ def _show_masks(arrays: dict, layers: list[dict], names: dict[str, list[str]]) -
         out.print()
 
 
+STRONGEST = 20  # synapses listed by --synapses
+
+
+def _label(index: int, names: list[str]) -> str:
+    """A neuron's index within its group, with its name where the group has names."""
+    return f"{index} ({names[index]})" if index < len(names) else str(index)
+
+
+def _show_synapses(synapses: list, names: dict[str, list[str]]) -> None:
+    """The strongest synapses, strongest first (ties: layer order, then source and target)."""
+    order = sorted(range(len(synapses)), key=lambda k: -synapses[k].strength)[:STRONGEST]
+    table = Table(
+        title=f"The {len(order)} strongest of {count(len(synapses), 'synapse')}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption=escape("strength = √(Σ over the five heads of W[target, source]²)"),
+        caption_justify="left",
+    )
+    for column in ("layer", "source", "target", "polarity", "strength"):
+        table.add_column(column, justify="right" if column == "strength" else "left")
+    for k in order:
+        s = synapses[k]
+        source, target = s.layer.split("->")
+        char, style = SIGN_STYLE[s.polarity]
+        table.add_row(
+            f"{source}{ARROW}{target}",
+            _label(s.source, names.get(source, [])),
+            _label(s.target, names.get(target, [])),
+            Text(f"{char} {'excitatory' if s.polarity > 0 else 'inhibitory'}", style=style),
+            f"{s.strength:.4f}",
+        )
+    out.print(table)
+
+
 def wire(
     model: Annotated[
         Path, typer.Argument(metavar="MODEL", help="A YAML network spec (or a checkpoint).")
@@ -155,13 +195,20 @@ def wire(
         typer.Option(
             "--plot",
             metavar="FILE",
-            help="Write the circuit and mask heat maps (.png, .svg or .pdf).",
+            help=f"Write the circuit and mask heat maps ({SUFFIXES}); on a checkpoint, each "
+            "synapse drawn by its learned strength.",
         ),
     ] = None,
-    dpi: Annotated[
-        int, typer.Option("--dpi", metavar="DPI", help="Resolution of a PNG plot.")
-    ] = 150,
+    dpi: Dpi = DEFAULT_DPI,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing plot.")] = False,
+    synapses: Annotated[
+        bool,
+        typer.Option(
+            "--synapses",
+            help=f"List the {STRONGEST} strongest synapses by learned weight (with --json: "
+            "every synapse, key 'synapses').",
+        ),
+    ] = False,
     max_memory: MaxMemory = MAX_MEMORY_DEFAULT,  # type: ignore[assignment]
 ) -> None:
     """Show a network's wiring: neuron counts, synapses per layer, parameters; masks; a plot."""
@@ -182,18 +229,33 @@ def wire(
     title = spec.title
     stats = network_stats(network, name=title).to_dict()
     names = {"sensory": spec.input_names(), "motor": spec.output_names()}
+    strengths = None
+    if synapses:
+        from velora.viz.stats import synapse_strengths
+
+        strengths = synapse_strengths(network)
+        if json_out:
+            stats["synapses"] = [s.to_dict() for s in strengths]
 
     if json_out:
         sys.stdout.write(json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
         sys.stdout.flush()
     else:
-        _show_tables(stats, str(model), names)
+        _show_tables(stats, source_name(model), names)
         if masks:
             _show_masks(layer_masks_numpy(network.wiring), stats["layers"], names)
+        if strengths is not None:
+            _show_synapses(strengths, names)
 
     if plot is not None:
+        from velora.files.sniff import is_checkpoint_path
+        from velora.viz.stats import synapse_strengths
         from velora.viz.wiring import save_wiring_plot
 
+        # A checkpoint's weights were learned (or stored): draw each synapse by its strength.
+        weighted = is_checkpoint_path(model)
+        if weighted and strengths is None:
+            strengths = synapse_strengths(network)
         info = save_wiring_plot(
             network.wiring,
             plot,
@@ -202,8 +264,12 @@ def wire(
             input_names=names["sensory"],
             output_names=names["motor"],
             title=title,
+            strengths=strengths if weighted else None,
         )
+        bundles = sum(len(b) for b in info.bundles.values())
+        shown = f"in {count(bundles, 'bundle')}" if info.view == "bundles" else "drawn"
+        by = " by learned strength" if info.weighted else ""
         note(
-            f"wrote {plot} ({count(info.total_edges, 'synapse')} drawn: {info.excitatory:,} "
-            f"excitatory, {info.inhibitory:,} inhibitory)"
+            f"wrote {plot} ({count(info.total_edges, 'synapse')} {shown}{by}: "
+            f"{info.excitatory:,} excitatory, {info.inhibitory:,} inhibitory)"
         )

@@ -100,20 +100,33 @@ class LiquidNCPNetwork(nn.Module):
         """The seeded network a spec describes, after checking its memory estimate against
         ``max_memory`` bytes (None: no limit)."""
         check_memory(spec, max_memory)
-        n = spec.network
+        n, seed = spec.network, spec.effective_seed
+        wiring = Wiring(
+            n.in_features,
+            n.n_neurons,
+            n.out_features,
+            sparsity_level=n.sparsity_level,
+            seed=seed,
+            design=n.wiring,
+        )
         return cls(
             n.in_features,
             n.n_neurons,
             n.out_features,
             sparsity_level=n.sparsity_level,
-            seed=spec.effective_seed,
+            seed=seed,
             device=device,
+            wiring=wiring,
         )
 
     def to_spec(self) -> Spec:
-        """A spec of this network's sizes, sparsity and seed (no names)."""
+        """A spec of this network's sizes, sparsity, wiring design and seed (no names)."""
         network = NetworkSpec(
-            self.in_features, self.n_neurons, self.out_features, self.wiring.sparsity_level
+            self.in_features,
+            self.n_neurons,
+            self.out_features,
+            self.wiring.sparsity_level,
+            wiring=self.wiring.spec_design(),
         )
         return Spec(network=network, seed=self.seed)
 
