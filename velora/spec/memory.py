@@ -43,10 +43,21 @@ def estimate_memory(network: NetworkSpec) -> int:
     return total
 
 
+def _count(n: int) -> str:
+    """A size as a message shows it: digits up to 30, else their number (bounded lines)."""
+    return (
+        str(n)
+        if n < 10**30
+        else f"(an integer of about {int(n.bit_length() * 0.30103) + 1:,} digits)"
+    )
+
+
 def format_bytes(n: float) -> str:
-    """Human-readable bytes: 1.5 GiB, 12.0 MiB, 512 B."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
+    """Human-readable bytes: 1.5 GiB, 12.0 MiB, 512 B; absurd sizes as a power of ten."""
+    if n >= 1024**7:  # integers of any size: no float conversion, which would overflow
+        return f"10^{int(int(n).bit_length() * 0.30103)} B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if abs(n) < 1024 or unit == "EiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     raise AssertionError("unreachable")
@@ -75,8 +86,14 @@ def parse_bytes(text: str) -> int:
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
     unit = match.group(2).lower() if match else None
     if not match or unit not in _UNITS:
-        raise ValueError(f"expected a size such as 4GiB, 512MB or 2000000000, got {text!r}")
-    return int(float(match.group(1)) * _UNITS[unit])
+        shown = text if len(str(text)) <= 40 else str(text)[:37] + "..."
+        raise ValueError(f"expected a size such as 4GiB, 512MB or 2000000000, got {shown!r}")
+    whole, _, fraction = match.group(1).partition(".")
+    if len(whole) > 30:
+        raise ValueError(f"expected a size of at most 30 digits, got {len(whole):,} digits")
+    # Exact decimal arithmetic: no float, so no overflow and no rounding of large sizes.
+    scale = 10 ** len(fraction)
+    return (int(whole) * scale + int(fraction or 0)) * _UNITS[unit] // scale
 
 
 def check_memory(spec: Spec, max_bytes: int | None = DEFAULT_MAX_MEMORY) -> int:
@@ -87,8 +104,8 @@ def check_memory(spec: Spec, max_bytes: int | None = DEFAULT_MAX_MEMORY) -> int:
         n = spec.network
         error = spec_error(
             spec.source,
-            f"too large: in_features={n.in_features}, n_neurons={n.n_neurons}, "
-            f"out_features={n.out_features} need about {format_bytes(need)}, more than the "
+            f"too large: in_features={_count(n.in_features)}, n_neurons={_count(n.n_neurons)}, "
+            f"out_features={_count(n.out_features)} need about {format_bytes(need)}, more than the "
             f"limit of {format_bytes(max_bytes)}",
             key="network",
             kind=MemoryLimitError,

@@ -53,8 +53,10 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, int):
-        text = str(value) if abs(value) < 10**30 else f"an integer of {len(str(abs(value)))} digits"
-        return text
+        if abs(value) < 10**30:
+            return str(value)
+        # Not str(value): Python refuses to format integers of more than 4,300 digits.
+        return f"an integer of about {int(abs(value).bit_length() * 0.30103) + 1:,} digits"
     if isinstance(value, float):
         return f"the number {value!r}"
     if isinstance(value, str):
@@ -132,6 +134,10 @@ def _load_yaml(text: str, source: str) -> tuple[Any, _Lines]:
     except RecursionError:
         raise spec_error(source, "not valid YAML: nested too deeply") from None
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date like 2024-13-45
+        if "integer string conversion" in str(exc):  # Python's cap on integer digits
+            raise spec_error(
+                source, "not valid YAML: an integer of more than 4,300 digits"
+            ) from None
         raise spec_error(source, f"not valid YAML: {exc}") from None
     return data, lines
 

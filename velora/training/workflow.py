@@ -24,7 +24,7 @@ from velora.files.defaults import DEFAULT_DELIMITER
 from velora.files.loading import load_model
 from velora.files.sources import require_files
 from velora.models import LiquidNCPNetwork
-from velora.spec import DEFAULT_MAX_MEMORY, Spec, dump_spec, parse_spec
+from velora.spec import DEFAULT_MAX_MEMORY, MAX_SEED, Spec, dump_spec, parse_spec
 from velora.training.data import SequenceData, read_sequences, split_by_sequence
 from velora.training.defaults import (
     DEFAULT_BATCH_SIZE,
@@ -145,6 +145,9 @@ def plan_training(
         raise VeloraError(
             "give validation data or a validation split, not both", parameter="val_split"
         )
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise VeloraError(f"seed: expected an integer from 0 to {MAX_SEED}, got {seed}",
+                          parameter="seed")  # fmt: skip
     network, spec = load_model(model, max_memory=max_memory)
     if targets is None:
         if not spec.outputs:
