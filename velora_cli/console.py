@@ -14,9 +14,24 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
+MAX_ERROR_CHARS = 1000  # an error is one line a person reads, whatever the input held
+
+
+def one_line(message: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``message`` as one bounded line: line breaks and other control characters (a file name
+    may hold them) escaped, and the middle cut when it is longer than ``limit``."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    if len(text) > limit:
+        half = (limit - 5) // 2
+        text = f"{text[:half]} ... {text[-half:]}"
+    return text
+
+
 def fail_line(message: str) -> None:
     """Print one plain error line on stderr (no markup, no wrapping)."""
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True, style="red")
+    err.print(
+        f"error: {one_line(message)}", markup=False, highlight=False, soft_wrap=True, style="red"
+    )
 
 
 def note(message: str) -> None:
