@@ -15,12 +15,14 @@ from velora.files.defaults import DEFAULT_DELIMITER
 from velora.viz.figures import DEFAULT_DPI, MAX_TRACE_NEURONS, NEURON_STYLES, SUFFIXES
 from velora_cli.console import count, err, note, show_library_notes
 from velora_cli.options import (
+    MAX_MEMORY_DEFAULT,
     TABLE_FORMATS,
     Delimiter,
     Device,
     Dpi,
     Dt,
     Force,
+    MaxMemory,
     SequenceColumn,
     TimeColumn,
     split_names,
@@ -140,6 +142,7 @@ def run(
     ] = False,
     device: Device = DEFAULT_DEVICE,
     force: Force = False,
+    max_memory: MaxMemory = MAX_MEMORY_DEFAULT,  # type: ignore[assignment]
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.")
     ] = False,
@@ -162,6 +165,7 @@ def run(
     --nproc-per-node=4 --no-python velora run MODEL -i big.csv -o out.csv`: the output is byte
     for byte the one-process output; rank 0 writes it and prints.
     """
+    from velora.errors import VeloraError
     from velora.inference import run_csv
 
     quiet = quiet or not is_main_process()  # under torchrun, rank 0 alone prints
@@ -185,11 +189,16 @@ def run(
         "block_bytes": chunk_bytes,
         "delimiter": delimiter,
         "device": device,
+        "max_memory": max_memory,
     }
     with _progress(quiet or not err.is_terminal) as progress:
         if not to_stdout:
             summary = run_csv(model, input_path, output, progress=progress, **options)
         else:
+            if sys.stdout is None:  # started with standard output closed (`>&-`)
+                raise VeloraError(
+                    "standard output is closed: nowhere to write the outputs", parameter="output"
+                )
             try:
                 stdout = sys.stdout.buffer
                 summary = run_csv(model, input_path, stdout, progress=progress, **options)

@@ -19,12 +19,14 @@ from velora.training.defaults import (
 from velora.viz.figures import DEFAULT_DPI, SUFFIXES
 from velora_cli.console import count, err, note, show_library_notes
 from velora_cli.options import (
+    MAX_MEMORY_DEFAULT,
     TABLE_FORMATS,
     Delimiter,
     Device,
     Dpi,
     Dt,
     Force,
+    MaxMemory,
     SequenceColumn,
     TimeColumn,
     split_names,
@@ -156,6 +158,7 @@ def train(
     dpi: Dpi = DEFAULT_DPI,
     device: Device = DEFAULT_DEVICE,
     force: Force = False,
+    max_memory: MaxMemory = MAX_MEMORY_DEFAULT,  # type: ignore[assignment]
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress display and no summary.")
     ] = False,
@@ -204,6 +207,7 @@ def train(
             plot_loss=plot_loss,
             dpi=dpi,
             force=force,
+            max_memory=max_memory,
             device=device,
             on_start=_header if show else None,
             callback=display.update,

@@ -1,0 +1,47 @@
+"""Every way a command can meet a hostile environment: limits, a closed standard output."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+from velora_cli.main import main_exit_code
+
+PENDULUM = ROOT / "examples" / "pendulum.yaml"
+OSCILLATOR = ROOT / "examples" / "oscillator.yaml"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", str(PENDULUM), "-i", str(ROOT / "examples" / "pendulum.csv")],
+        ["train", str(OSCILLATOR), "-d", str(ROOT / "examples" / "oscillator.csv")],
+    ],
+)
+def test_run_and_train_take_max_memory(tmp_path: Path, capsys, argv: list[str]) -> None:
+    out = tmp_path / ("out.csv" if argv[0] == "run" else "out.safetensors")
+    assert main_exit_code([*argv, "-o", str(out), "--max-memory", "1KiB"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "limit of 1.0 KiB (raise it with --max-memory)" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_closed_standard_output_is_a_clear_error() -> None:
+    code = "import sys; from velora_cli.main import run; sys.argv[0] = 'velora'; run()"
+    data = str(ROOT / "examples" / "pendulum.csv")
+    result = subprocess.run(
+        [sys.executable, "-c", code, "run", str(PENDULUM), "-i", data],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),  # as `velora run ... >&-`
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        "error: standard output is closed: nowhere to write the outputs (see --output)"
+    )
