@@ -34,6 +34,7 @@ _LAZY = {
     "export_model": "velora.files.export",
     "CsvReader": "velora.files.tables",
     "read_table": "velora.files.tables",
+    "open_table": "velora.files.tables",
     "run_csv": "velora.inference",
     "evaluate_csv": "velora.evaluation",
     "prune_network": "velora.models.pruning",
@@ -77,6 +78,7 @@ __all__ = [
     "load_spec",
     "network_stats",
     "neuron_figure",
+    "open_table",
     "parse_spec",
     "prune_model",
     "prune_network",
@@ -118,7 +120,7 @@ if TYPE_CHECKING:
     from velora.files.export import export_model
     from velora.files.loading import load_model
     from velora.files.pruning import prune_model
-    from velora.files.tables import CsvReader, read_table
+    from velora.files.tables import CsvReader, open_table, read_table
     from velora.inference import run_csv
     from velora.models import LiquidNCPNetwork, NCPLiquidCell, build_network
     from velora.models.pruning import prune_network

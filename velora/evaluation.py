@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from velora.distributed import setup
 from velora.errors import VeloraError
 from velora.files.defaults import DEFAULT_DELIMITER
 from velora.files.loading import load_model
-from velora.files.sources import Source
+from velora.files.sources import Source, require_files, source_name
 from velora.files.tables import DEFAULT_BLOCK_BYTES
 from velora.inference import ChunkResult, open_reader, run_csv
 from velora.models import LiquidNCPNetwork
@@ -102,6 +103,7 @@ class Evaluation:
     targets: list[str]
     seconds: float
     per_sequence: list[SequenceEvaluation] | None = None
+    main: bool = True  # under torchrun, rank 0 holds the metrics; the others none (empty)
 
     def to_dict(self) -> dict:
         out: dict = {
@@ -240,6 +242,7 @@ def evaluate_csv(
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     progress: Callable[[int, int, int], None] | None = None,
     delimiter: str = DEFAULT_DELIMITER,
+    device: str | None = None,
 ) -> Evaluation:
     """Run a network over ``input_path`` as ``velora run`` (``run_csv``) does and compare its
     outputs with the ``targets`` columns, one per output (default: the spec's outputs).
@@ -250,32 +253,42 @@ def evaluate_csv(
     ``input_path`` is any table ``velora.files.tables.open_table`` reads (CSV, plain or
     compressed, Parquet, Arrow; ``-`` for standard input); ``delimiter`` separates CSV fields.
     Bad input raises one ``VeloraError`` naming the file, line and column (a missing target
-    column names it).
+    column names it). ``device`` as for ``run_csv``; under torchrun the run is shared as
+    ``run_csv`` shares it and rank 0 alone scores it (the others return ``main`` false).
     """
     start = time.perf_counter()
-    if not isinstance(network, torch.nn.Module):
-        source = str(network)
-        network, loaded = load_model(network, max_memory=max_memory)
-        spec = loaded if spec is None else spec
-    else:
-        source = "the network"
-    target_names = _targets(network, spec, targets, source, sequence_column, time_column)
-    reader = open_reader(
-        network,
-        input_path,
-        columns=columns,
-        spec_inputs=spec.inputs if spec is not None else None,
-        sequence_column=sequence_column,
-        time_column=time_column,
-        targets=target_names,
-        dt=dt,
-        block_bytes=block_bytes,
-        delimiter=delimiter,
-    )
+    context = setup(device)
+    with context.agreement():  # bad input on any process ends the job with one error
+        if context.parallel:  # every process reads the input and the model: no stream will do
+            require_files(input_path, network)
+        if not isinstance(network, torch.nn.Module):
+            source = source_name(network)
+            network, loaded = load_model(network, max_memory=max_memory)
+            spec = loaded if spec is None else spec
+        else:
+            source = "the network"
+        target_names = _targets(network, spec, targets, source, sequence_column, time_column)
+        reader = open_reader(
+            network,
+            input_path,
+            columns=columns,
+            spec_inputs=spec.inputs if spec is not None else None,
+            sequence_column=sequence_column,
+            time_column=time_column,
+            targets=target_names,
+            dt=dt,
+            block_bytes=block_bytes,
+            delimiter=delimiter,
+        )
     sums = _Accumulator(len(target_names), per_sequence)
     summary = run_csv(
-        network, input_path, None, spec=spec, reader=reader, on_result=sums.add, progress=progress
-    )
+        network, input_path, None, spec=spec, reader=reader, on_result=sums.add,
+        progress=progress, device=device,
+    )  # fmt: skip
+    if not summary.main:
+        nothing = Metrics(math.nan, math.nan, math.nan, None)
+        return Evaluation(0, 0, {}, nothing, list(reader.columns), target_names,
+                          time.perf_counter() - start, main=False)  # fmt: skip
     outputs = sums.total.metrics(0, target_names)
     per_seq = None
     if per_sequence:

@@ -45,3 +45,37 @@ def test_a_closed_standard_output_is_a_clear_error() -> None:
     assert result.stderr.strip() == (
         "error: standard output is closed: nowhere to write the outputs (see --output)"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["validate", "/dev/zero"], "/dev/zero: larger than 1 MiB; a spec is a small YAML file"),
+        (["validate", "/dev/urandom"], "/dev/urandom: larger than 1 MiB"),
+        (["wire", "/dev/zero"], "/dev/zero: not a safetensors file"),
+        (["inspect", "/dev/zero"], "/dev/zero: not a safetensors file"),
+    ],
+)
+def test_endless_inputs_are_read_no_further_than_a_cap(capsys, argv, words) -> None:
+    assert main_exit_code(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err
+
+
+def test_an_endless_spec_on_standard_input_is_refused(tmp_path: Path) -> None:
+    code = "import sys; from velora_cli.main import run; sys.argv[0] = 'velora'; run()"
+    endless = subprocess.Popen(["yes", "a: 1"], stdout=subprocess.PIPE)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", code, "validate", "-"],
+            stdin=endless.stdout,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    finally:
+        endless.kill()
+        endless.wait()
+    assert result.returncode == 2
+    assert "<stdin>: larger than 1 MiB" in result.stderr

@@ -29,7 +29,7 @@ from velora._version import __version__
 from velora.errors import CheckpointError, SpecError
 from velora.files.atomic import atomic_write
 from velora.files.sniff import sniff
-from velora.files.sources import read_whole, source_name
+from velora.files.sources import peek_whole, read_whole, source_name
 from velora.spec import NetworkSpec, Spec, dump_spec, parse_spec
 from velora.wiring import LAYER_NAMES, LayerMasks, Wiring
 
@@ -251,11 +251,12 @@ def _read_file(path: Path) -> tuple[bytes, dict, dict[str, str]]:
         )
     if kind == "text":
         raise _fail(path, "is a text file (a YAML spec?), not a velora checkpoint (safetensors)")
-    data = read_whole(path)  # a stream (``-``, a pipe) once: sniff kept what it read
-    if len(data) < 8:
-        raise _fail(path, f"truncated or not a checkpoint: only {len(data)} bytes")
-    if kind != "safetensors":
+    if kind != "safetensors":  # decided on the first bytes: /dev/zero is not read on
+        head = peek_whole(path, 8)
+        if len(head) < 8:
+            raise _fail(path, f"truncated or not a checkpoint: only {len(head)} bytes")
         raise _fail(path, "not a safetensors file (unrecognised binary content)")
+    data = read_whole(path)  # a stream (``-``, a pipe) once: sniff kept what it read
     (n_header,) = struct.unpack("<Q", data[:8])
     if 8 + n_header > len(data):
         raise _fail(

@@ -115,6 +115,7 @@ class ArrowReader(TableReader):
         check_dt(dt)
         src = open_table_source(source, name=name)
         self._source = src
+        self.size = src.size  # a pipe's is unknown until it is copied
         self._spool: IO[bytes] | None = None
         self._first_batches: list[pa.RecordBatch] = []  # a stream's batches read to find rows
         self._stream_reader: Any = None
@@ -144,7 +145,6 @@ class ArrowReader(TableReader):
         except BaseException:
             self.close()
             raise
-        self.size = src.size if src.size else self.size
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -172,12 +172,11 @@ class ArrowReader(TableReader):
                 spool.close()
                 raise
             self._spool = spool
-            self.size = spool.tell()
+            self.size = self.size or spool.tell()
         self._spool.seek(0)
         return self._spool
 
     def _open_schema(self) -> pa.Schema:
-        self.size = 0
         try:
             if self.kind == "parquet":
                 parquet = pq.ParquetFile(self._random_access())

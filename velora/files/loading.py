@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from velora.files.sniff import is_checkpoint_path
 from velora.files.sources import read_whole, reads_once, source_name
 from velora.spec import DEFAULT_MAX_MEMORY, Spec, load_spec, spec_error
-from velora.spec.parse import spec_from_bytes
+from velora.spec.parse import MAX_SPEC_BYTES, spec_from_bytes
 
 if TYPE_CHECKING:
     import torch
@@ -24,7 +24,7 @@ def load_spec_file(path: str | Path) -> Spec:
         return load_spec(path)
     name = source_name(path)
     try:
-        raw = read_whole(path)
+        raw = read_whole(path, limit=MAX_SPEC_BYTES)
     except OSError as exc:
         raise spec_error(name, f"cannot read spec: {exc.strerror or exc}") from None
     return spec_from_bytes(raw, name)

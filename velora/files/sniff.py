@@ -138,7 +138,7 @@ class TableSource:
 
     ``path`` is set for a regular, uncompressed file, which readers open by path as often as
     they like. Anything else (a pipe, standard input, a compressed file) comes as a stream:
-    ``first`` is the one whose first bytes were examined, positioned at the start; ``again()``
+    ``first`` is the one whose first bytes were examined, positioned at the start; ``reopen()``
     gives another from the start where one can be had (a compressed regular file).
     """
 

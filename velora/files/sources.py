@@ -191,12 +191,13 @@ class Input(io.RawIOBase):
         """The first ``n`` bytes, whether or not the whole was read (and kept) already."""
         return self._whole[:n] if self._whole is not None else self.peek(n)
 
-    def read_whole(self) -> bytes:
-        """Everything, from the start; kept, so that asking again gives the same bytes."""
+    def read_whole(self, limit: int | None = None) -> bytes:
+        """Everything, from the start; kept, so that asking again gives the same bytes. With
+        ``limit``, at most ``limit + 1`` bytes are read (the caller refuses more than limit)."""
         if self._whole is None:
             if self.taken:
                 raise DataError(f"{self.name}: already read in part; a stream is read once")
-            self._whole = self.read()
+            self._whole = self.read(-1 if limit is None else limit + 1)
         return self._whole
 
     def close(self) -> None:
@@ -283,14 +284,15 @@ def _open(source: Source, name: str) -> Input:
     return Input(source, name)
 
 
-def read_whole(source: Source, *, name: str | None = None) -> bytes:
+def read_whole(source: Source, *, name: str | None = None, limit: int | None = None) -> bytes:
     """All the bytes of a small whole file (a spec, a checkpoint): a regular file by path, a
-    stream once (and the same bytes again when asked again). A regular file's OSError is the
-    caller's to report."""
+    stream once (and the same bytes again when asked again). With ``limit``, at most
+    ``limit + 1`` bytes are read, so that ``/dev/zero`` or an endless pipe cannot exhaust memory
+    (the caller refuses more than ``limit``). A regular file's OSError is the caller's."""
     if reads_once(source):
-        return claim(source, WHOLE, name=name).read_whole()
+        return claim(source, WHOLE, name=name).read_whole(limit)
     with open(source, "rb") as handle:  # type: ignore[arg-type]  # a path: not a stream
-        return handle.read()
+        return handle.read(-1 if limit is None else limit + 1)
 
 
 def peek_whole(source: Source, n: int, *, name: str | None = None) -> bytes:

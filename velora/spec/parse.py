@@ -28,6 +28,8 @@ from velora.spec.schema import (
 )
 from velora.wiring import DEFAULT_SPARSITY, WIRING_TYPES, DesignError, WiringDesign, resolve_design
 
+MAX_SPEC_BYTES = 1 << 20  # a spec is a few hundred bytes: read no more than this
+
 
 def spec_error(
     source: str,
@@ -383,7 +385,8 @@ def load_spec(path: str | Path) -> Spec:
     if path.is_dir():
         raise spec_error(source, "is a folder, expected a YAML spec file")
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:  # at most one byte past the cap: /dev/zero ends too
+            raw = handle.read(MAX_SPEC_BYTES + 1)
     except FileNotFoundError:
         raise spec_error(source, "no such file") from None
     except OSError as exc:
@@ -393,6 +396,12 @@ def load_spec(path: str | Path) -> Spec:
 
 def spec_from_bytes(raw: bytes, source: str) -> Spec:
     """Validate a spec file's bytes (read from a pipe, say); ``source`` names it in errors."""
+    if len(raw) > MAX_SPEC_BYTES:
+        raise spec_error(
+            source,
+            f"larger than {MAX_SPEC_BYTES // 2**20} MiB; a spec is a small YAML file "
+            "(read no further)",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -22,7 +22,7 @@ from velora.errors import SpecError, VeloraError
 from velora.files.atomic import check_writable
 from velora.files.defaults import DEFAULT_DELIMITER
 from velora.files.loading import load_model
-from velora.files.sources import require_files
+from velora.files.sources import require_files, source_name
 from velora.models import LiquidNCPNetwork
 from velora.spec import DEFAULT_MAX_MEMORY, MAX_SEED, Spec, dump_spec, parse_spec
 from velora.training.data import SequenceData, read_sequences, split_by_sequence
@@ -152,7 +152,7 @@ def plan_training(
     if targets is None:
         if not spec.outputs:
             raise VeloraError(
-                f"{model}: the spec names no outputs; name the target columns",
+                f"{source_name(model)}: the spec names no outputs; name the target columns",
                 parameter="targets",
             )
         targets = list(spec.outputs)
@@ -184,7 +184,7 @@ def plan_training(
     elif val_split is not None:
         if len(train_data) < 2:
             raise VeloraError(
-                f"{data}: a validation split needs at least 2 sequences, found "
+                f"{source_name(data)}: a validation split needs at least 2 sequences, found "
                 f"{len(train_data)} (name the sequence column, or give validation data)",
                 parameter="val_split",
             )

@@ -10,6 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from velora.distributed import DEFAULT_DEVICE, is_main_process
 from velora.files.defaults import DEFAULT_DELIMITER
 from velora_cli.commands.run import DEFAULT_CHUNK_BYTES
 from velora_cli.commands.run import _progress as progress_bar
@@ -18,6 +19,7 @@ from velora_cli.options import (
     MAX_MEMORY_DEFAULT,
     TABLE_FORMATS,
     Delimiter,
+    Device,
     Dt,
     MaxMemory,
     SequenceColumn,
@@ -123,6 +125,7 @@ def eval(  # the command's name: `velora eval`
         bool, typer.Option("--json", help="Print the metrics as one JSON document, nothing else.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    device: Device = DEFAULT_DEVICE,
     max_memory: MaxMemory = MAX_MEMORY_DEFAULT,  # type: ignore[assignment]
     chunk_bytes: Annotated[
         int,
@@ -134,10 +137,13 @@ def eval(  # the command's name: `velora eval`
     """Score MODEL against target columns of a CSV file: MSE, MAE, RMSE and R² per output.
 
     MODEL runs over the file exactly as with `velora run`; the metrics come per output and as
-    a mean over outputs (with --per-sequence also for every sequence).
+    a mean over outputs (with --per-sequence also for every sequence). Under torchrun
+    (`torchrun --standalone --nproc-per-node=N --no-python velora eval ...`) the run is shared
+    as `velora run` shares it and rank 0 prints.
     """
     from velora.evaluation import evaluate_csv
 
+    quiet = quiet or not is_main_process()  # under torchrun, rank 0 alone prints
     show_library_notes(not quiet)
     with progress_bar(quiet or not err.is_terminal) as progress:
         result = evaluate_csv(
@@ -153,7 +159,10 @@ def eval(  # the command's name: `velora eval`
             block_bytes=chunk_bytes,
             progress=progress,
             delimiter=delimiter,
+            device=device,
         )
+    if not result.main:
+        return
     document = result.to_dict()
     if json_out:
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
