@@ -190,6 +190,9 @@ def make_bad(kind: str, good: Path, path: Path) -> None:
         "pruned_from grew": _set(
             "pruned_from", _pruned_from(synapses_before={"inter": 40, "command": 20, "motor": 6})
         ),
+        "spec forged": _set(
+            "spec", EXAMPLE.read_text().replace("sparsity_level: 0.5", "sparsity_level: 0.9")
+        ),
         "target without input": _no_input,
         "weight not finite": _not_finite,
     }
@@ -278,6 +281,7 @@ BAD = {
     "offsets infinite": "corrupted safetensors header",
     "metadata not strings": "corrupted safetensors header (metadata values must be strings)",
     "header nested": "corrupted safetensors header (nested too deeply)",
+    "spec forged": "stored spec (sparsity 0.9, seed 7) does not draw the stored masks, as the",
     "target without input": "mask 'wiring.command' leaves target 2 without any input",
     "weight not finite": "tensor 'layers.command.h_head.weight' holds NaN or infinite values",
 }

@@ -38,6 +38,9 @@ FORMAT_VERSION = 1
 EXTRA_PREFIX = "extra."
 MASK_NAMES = tuple(f"wiring.{layer}" for layer in LAYER_NAMES)
 METADATA_DIGEST = "metadata_sha256"  # covers every other metadata entry but ``sha256``
+# Metadata ``masks``: present when the spec's seeded draw gives exactly the stored masks, which
+# loading then checks, so that a spec saying another sparsity, seed or design is refused.
+MASKS_DRAWN = "drawn from the spec"
 # Tensor dtypes by their safetensors names, which the digest uses so that it is not torch-bound.
 _DTYPE_CODES = {
     torch.float64: "F64",
@@ -118,6 +121,7 @@ class Metadata:
     spec_yaml: str | None
     pruned_from: PrunedFrom | None = None  # optional key: older files have none
     metadata_sha256: str | None = None  # optional key: files of velora 0.1 have none
+    masks_drawn: bool = False  # optional key ``masks``: the spec draws exactly these masks
 
     def to_strings(self) -> dict[str, str]:
         """The metadata as safetensors stores it: strings only."""
@@ -133,6 +137,8 @@ class Metadata:
             out["spec"] = self.spec_yaml
         if self.pruned_from is not None:
             out["pruned_from"] = self.pruned_from.to_json()
+        if self.masks_drawn:
+            out["masks"] = MASKS_DRAWN
         return out
 
 
@@ -190,6 +196,7 @@ def encode_tensors(
         sha256=tensor_digest(tensors),
         spec_yaml=dump_spec(spec),
         pruned_from=pruned_from,
+        masks_drawn=pruned_from is None and spec.seed is not None and _draws(spec, tensors),
     )
     strings = metadata.to_strings()
     strings[METADATA_DIGEST] = metadata_digest(strings)
@@ -320,6 +327,9 @@ def _parse_metadata(path: Path, raw: dict[str, str]) -> Metadata:
             pruned_from = PrunedFrom.from_json(raw["pruned_from"])
         except ValueError as exc:
             raise _fail(path, f"invalid pruned_from in the metadata: {exc}") from None
+    masks_drawn = "masks" in raw
+    if masks_drawn and raw["masks"] != MASKS_DRAWN:
+        raise _fail(path, f"invalid masks {raw['masks'][:40]!r} in the metadata")
     stored_digest = raw.get(METADATA_DIGEST)
     if stored_digest is not None and not (len(stored_digest) == 64 and _is_hex(stored_digest)):
         raise _fail(path, f"invalid {METADATA_DIGEST} in the metadata")
@@ -332,6 +342,7 @@ def _parse_metadata(path: Path, raw: dict[str, str]) -> Metadata:
         spec_yaml=raw.get("spec"),
         pruned_from=pruned_from,
         metadata_sha256=stored_digest,
+        masks_drawn=masks_drawn,
     )
 
 
@@ -442,7 +453,41 @@ def _stored_spec(path: Path, metadata: Metadata, wiring: Wiring) -> Spec:
             "stored spec describes (inter_neurons, command_neurons) = "
             f"{n.wiring.split()} but the masks hold {split}",
         )
+    if metadata.masks_drawn:
+        layer = _first_difference(spec, {f"wiring.{k}": m for k, m in wiring.masks.items()})
+        if layer is not None:
+            raise _fail(
+                path,
+                f"stored spec (sparsity {n.sparsity_level:g}, seed {spec.effective_seed}) does not "
+                f"draw the stored masks, as the file says it does: {layer} differs",
+            )
     return spec
+
+
+def _first_difference(spec: Spec, tensors: dict[str, torch.Tensor]) -> str | None:
+    """The first mask of ``tensors`` that the spec's seeded draw does not give, else None."""
+    n = spec.network
+    try:
+        drawn = Wiring(
+            n.in_features,
+            n.n_neurons,
+            n.out_features,
+            sparsity_level=n.sparsity_level,
+            seed=spec.effective_seed,
+            design=n.wiring,
+        )
+    except ValueError:  # sizes the rules cannot draw: the masks were not drawn from the spec
+        return MASK_NAMES[0]
+    for name, (_, expected) in zip(MASK_NAMES, drawn.masks.items(), strict=True):
+        stored = tensors[name]
+        if stored.shape != expected.shape or not torch.equal(stored.to(torch.int32), expected):
+            return name
+    return None
+
+
+def _draws(spec: Spec, tensors: dict[str, torch.Tensor]) -> bool:
+    """Whether the spec's seeded draw gives exactly the masks among ``tensors``."""
+    return _first_difference(spec, tensors) is None
 
 
 @dataclass
@@ -489,14 +534,15 @@ def read_checkpoint(
     if verify_checksum and computed != metadata.sha256:
         raise mismatch
     computed_meta = None
+    meta_mismatch = _fail(
+        path,
+        "metadata checksum mismatch: the metadata (spec, seed, format fields) does not "
+        "match its stored SHA-256 (file corrupted or modified)",
+    )
     if metadata.metadata_sha256 is not None:
         computed_meta = metadata_digest(raw_metadata)
         if verify_checksum and computed_meta != metadata.metadata_sha256:
-            raise _fail(
-                path,
-                "metadata checksum mismatch: the metadata (spec, seed, format fields) does not "
-                "match its stored SHA-256 (file corrupted or modified)",
-            )
+            raise meta_mismatch
     try:
         wiring = _check_masks(path, tensors)
         if metadata.pruned_from is not None:
@@ -508,6 +554,8 @@ def read_checkpoint(
     except CheckpointError:
         if computed != metadata.sha256:  # the damage is the likelier story
             raise mismatch from None
+        if computed_meta is not None and computed_meta != metadata.metadata_sha256:
+            raise meta_mismatch from None
         raise
     wiring = Wiring.from_masks(
         wiring.masks, sparsity_level=spec.network.sparsity_level, design=spec.network.wiring
