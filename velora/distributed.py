@@ -24,6 +24,7 @@ import contextlib
 import os
 import re
 import signal
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -101,7 +102,10 @@ def launch(environ: Mapping[str, str] | None = None) -> Launch | None:
 def is_main_process() -> bool:
     """True in a process that is not part of a multi-process launch, or is its rank 0: the one
     that prints and writes. Torch-free."""
-    info = launch()
+    try:
+        info = launch()
+    except VeloraError:  # a malformed launch: the job reports it when it starts
+        return True
     return info is None or info.rank == 0
 
 
@@ -224,10 +228,11 @@ class Context:
         import torch
         import torch.distributed as dist
 
-        tensor = torch.tensor([float(v) for v in values], dtype=torch.float64)
+        where = _collective_device()
+        tensor = torch.tensor([float(v) for v in values], dtype=torch.float64, device=where)
         with peer_errors():
             dist.all_reduce(tensor)
-        return tensor.tolist()
+        return tensor.cpu().tolist()
 
     def barrier(self) -> None:
         """Wait until every process gets here."""
@@ -253,11 +258,23 @@ def _gather_ints(context: Context, value: int) -> list[int]:
     import torch
     import torch.distributed as dist
 
-    mine = torch.tensor([value], dtype=torch.int64)
-    every = [torch.zeros(1, dtype=torch.int64) for _ in range(context.world_size)]
+    where = _collective_device()
+    mine = torch.tensor([value], dtype=torch.int64, device=where)
+    every = [torch.zeros(1, dtype=torch.int64, device=where) for _ in range(context.world_size)]
     with peer_errors():
         dist.all_gather(every, mine)
     return [int(t) for t in every]
+
+
+def _collective_device() -> torch.device:
+    """Where small collectives put their tensors: the CPU (gloo), unless the process group
+    speaks NCCL alone (one that the caller made), which takes GPU tensors only."""
+    import torch
+    import torch.distributed as dist
+
+    if str(dist.get_backend()) == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def is_peer_loss(error: BaseException) -> bool:
@@ -312,7 +329,8 @@ def setup(device: str | None = DEFAULT_DEVICE, *, timeout: timedelta = DEFAULT_T
     chosen = None
     error: BaseException | None = None
     try:
-        chosen = resolve_device(device or DEFAULT_DEVICE, launched=info or _as_launch(context))
+        # A group the caller made without a launcher: "cuda" is the caller's current device.
+        chosen = resolve_device(device or DEFAULT_DEVICE, launched=info)
         if chosen.type == "cuda":
             torch.cuda.set_device(chosen)
     except (VeloraError, RuntimeError) as exc:
@@ -334,16 +352,21 @@ def current() -> Context:
     return Context(dist.get_rank(), dist.get_world_size(), info.local_rank if info else 0)
 
 
-def _as_launch(context: Context) -> Launch:
-    return Launch(context.rank, context.world_size, context.local_rank, 1)
-
-
 def _initialized() -> bool:
-    if "torch" not in __import__("sys").modules:
+    if "torch" not in sys.modules:  # torch not even imported: no group either
         return False
     import torch.distributed as dist
 
     return dist.is_available() and dist.is_initialized()
+
+
+def abandon() -> None:
+    """Leave the job after a failure that the other processes do not share: every connection
+    to them closes (once nothing else holds the group: DistributedDataParallel does, so
+    training relies on the failed process exiting), so that a process waiting on this one stops
+    at once with ``PeerFailure`` instead of waiting for the timeout. This process takes no
+    further part in the job."""
+    _leave()
 
 
 def _leave() -> None:
@@ -400,7 +423,8 @@ class Relay:
     result (bytes) to rank 0, which ``receive``s the pieces in order; a state that one piece
     hands to the next (a sequence cut by a chunk boundary) goes from owner to owner with
     ``pass_state``/``take_state``. Sends do not wait for the receiver, but at most ``depth``
-    are in flight per process, which bounds memory; ``flush`` waits for all of them.
+    are in flight per process, which bounds memory; ``flush`` waits for all of them. The bytes
+    travel as CPU tensors: the process group needs gloo (``setup`` makes one that has it).
     """
 
     def __init__(self, context: Context, depth: int = 4) -> None:

@@ -32,7 +32,7 @@ from typing import IO, BinaryIO
 import numpy as np
 import torch
 
-from velora.distributed import Context, PeerFailure, Relay, setup
+from velora.distributed import Context, PeerFailure, Relay, abandon, setup
 from velora.errors import VeloraError
 from velora.files.atomic import atomic_write, check_writable
 from velora.files.defaults import DEFAULT_DELIMITER
@@ -522,10 +522,23 @@ def run_shared(
     continues from the state that the previous chunk's process hands over. Rank 0 yields every
     chunk's result in order (those of other processes with ``text``, the rows as they formatted
     them, when ``text`` is given); the other processes yield nothing. A bad chunk fails on every
-    process alike: rank 0 raises its error, the others ``PeerFailure``.
+    process alike: rank 0 raises its error, the others ``PeerFailure``. Any other failure is
+    this process's alone: it leaves the job (``velora.distributed.abandon``), so that the others
+    stop at once with ``PeerFailure`` instead of waiting for it.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    try:
+        yield from _shared(context, network, chunks, mode, hidden, text, max_batch)
+    except (PeerFailure, VeloraError):  # the others know: they met it too, or are gone
+        raise
+    except BaseException:  # this process's alone: let the others stop instead of waiting
+        abandon()
+        raise
+
+
+def _shared(context, network, chunks, mode, hidden, text, max_batch) -> Iterator[ChunkResult]:
+    """``run_shared``'s work (see there)."""
     relay = Relay(context)
     outs, units = network.out_features, network.n_units
     carry: np.ndarray | None = None  # the state where this process's last chunk left off

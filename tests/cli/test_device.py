@@ -1,4 +1,4 @@
-"""`--device` on `velora run` and `velora train`: cpu (the default) and auto work as before;
+"""`--device` on `velora run`, `train` and `eval`: cpu (the default) and auto work as before;
 an absent device exits 2 with one line and writes nothing; with CUDA, the PyTorch loop on the
 GPU agrees with the CPU (those tests skip without CUDA). `--help` says how to launch on several
 processes."""
@@ -18,6 +18,7 @@ SPEC, DATA = ROOT / "examples" / "oscillator.yaml", ROOT / "examples" / "oscilla
 RUN = ["run", str(SPEC), "-i", str(DATA), "--sequence-column", "run", "--time-column", "t"]
 TRAIN = ["train", str(SPEC), "-d", str(DATA), "--sequence-column", "run", "--time-column", "t",
          "--epochs", "1", "--window", "40", "--quiet"]  # fmt: skip
+EVAL = ["eval", str(SPEC), "-i", str(DATA), "--sequence-column", "run", "--time-column", "t"]
 CUDA = torch.cuda.is_available()
 
 
@@ -40,11 +41,11 @@ def test_device_cpu_and_auto_give_the_default_bytes(tmp_path, pinned, capsys) ->
 
 
 @pytest.mark.skipif(CUDA, reason="this machine has CUDA")
-@pytest.mark.parametrize("command", [RUN, TRAIN], ids=["run", "train"])
+@pytest.mark.parametrize("command", [RUN, TRAIN, EVAL], ids=["run", "train", "eval"])
 @pytest.mark.parametrize("device", ["cuda", "cuda:1"])
 def test_cuda_without_cuda_exits_2_with_one_line(tmp_path, capsys, command, device) -> None:
-    out = tmp_path / "out.file"
-    assert main_exit_code([*command, "--device", device, "-o", str(out)]) == 2
+    out = ["-o", str(tmp_path / "out.file")] if command is not EVAL else []
+    assert main_exit_code([*command, "--device", device, *out]) == 2
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [
         "error: --device: CUDA is not available on this machine (this PyTorch build has no CUDA "

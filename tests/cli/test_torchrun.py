@@ -1,4 +1,4 @@
-"""`velora train` and `velora run` under torchrun (world size 2, gloo, localhost): the same
+"""`velora train`, `run` and `eval` under torchrun (world size 2, gloo, localhost): the same
 checkpoint (to 1e-4) and the same bytes as one process, rank 0 alone printing and writing; bad
 input and a failing process end the job with one error line; SIGTERM or Ctrl-C on the launcher
 ends every process cleanly, leaving no partial file."""
@@ -34,7 +34,8 @@ def folder(tmp_path, monkeypatch) -> Path:
 def test_train_on_two_processes_writes_the_one_process_checkpoint(folder, capsys) -> None:
     assert main_exit_code(["train", *TRAIN, "--epochs", "3", "-o", "one.safetensors"]) == 0
     capsys.readouterr()
-    job = torchrun.run(["train", *TRAIN, "--epochs", "3", "-o", "two.safetensors"], folder)
+    plot = ["--plot-loss", "loss.png"]
+    job = torchrun.run(["train", *TRAIN, "--epochs", "3", "-o", "two.safetensors", *plot], folder)
     assert job.returncode == 0, job.stderr[-3000:]
     one, two = (checkpoint.load_checkpoint(f"{n}.safetensors") for n in ("one", "two"))
     mine, theirs = one.model.state_dict(), two.model.state_dict()
@@ -44,9 +45,11 @@ def test_train_on_two_processes_writes_the_one_process_checkpoint(folder, capsys
     # Rank 0 alone printed: the header (which counts the processes), each epoch, the summary.
     assert len(job.lines(r"^training 32 neurons .*; 2 processes$")) == 1
     assert [len(job.lines(rf"^epoch {e}/3 ")) for e in (1, 2, 3)] == [1, 1, 1]
-    assert len(job.lines(r"^3 epochs in .* wrote two\.safetensors$")) == 1
+    assert len(job.lines(r"^3 epochs in .* wrote two\.safetensors, loss\.png$")) == 1
     assert job.errors() == []
-    assert torchrun.stray(folder, {"examples", "one.safetensors", "two.safetensors"}) == set()
+    assert Path("loss.png").read_bytes().startswith(b"\x89PNG")
+    expected = {"examples", "one.safetensors", "two.safetensors", "loss.png"}
+    assert torchrun.stray(folder, expected) == set()
 
 
 def test_run_on_two_processes_writes_the_one_process_bytes(folder, capsys) -> None:
@@ -60,12 +63,16 @@ def test_run_on_two_processes_writes_the_one_process_bytes(folder, capsys) -> No
     assert torchrun.stray(folder, {"examples", "one.csv", "two.csv"}) == set()
 
 
-def test_bad_input_and_a_failing_process_end_the_job_with_one_line_each(folder) -> None:
+def test_bad_input_and_a_failing_process_end_the_job_with_one_line_each(folder, capsys) -> None:
     Path("taken.csv").write_text("x\n")
     lines = Path("examples/oscillator.csv").read_text().splitlines(keepends=True)
     lines[2000] = "run5,1.0,abc,1,2\n"
     Path("bad.csv").write_text("".join(lines))
+    score = ["eval", *RUN[:-2], "--per-sequence", "--json"]
+    assert main_exit_code(score) == 0
+    alone = capsys.readouterr().out
     commands = [
+        {"args": score},  # eval shares its run too; rank 0 prints the document
         {"args": ["run", *RUN, "-o", "taken.csv"]},  # rank 0 alone checks where it writes
         {"args": ["run", *RUN, "--device", "cuda:7", "-o", "out.csv"]},
         {"args": ["run", *RUN[:1], "-i", "bad.csv", *RUN[3:], "-o", "out.csv"]},
@@ -85,8 +92,9 @@ def test_bad_input_and_a_failing_process_end_the_job_with_one_line_each(folder) 
         "error: internal error: RuntimeError: broken on purpose (rerun with --debug for details)"
     )
     codes = [json.loads(Path(f"codes-{rank}.json").read_text()) for rank in (0, 1)]
-    assert codes[0][:4] == codes[1][:4] == [2, 2, 2, 2]
-    assert codes[1][4] == 1 and codes[0][4] in (1, 130)  # gone with its peer, or told to stop
+    assert codes[0][:5] == codes[1][:5] == [0, 2, 2, 2, 2]
+    assert codes[1][5] == 1 and codes[0][5] in (1, 130)  # gone with its peer, or told to stop
+    assert job.stdout == alone  # the same document, printed once
     assert not re.search(r'File ".*/velora(_cli)?/', job.stderr)  # no traceback of ours
     expected = {"examples", "taken.csv", "bad.csv", "commands.json", "codes-0.json", "codes-1.json"}
     assert torchrun.stray(folder, expected) == set()

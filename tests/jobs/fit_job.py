@@ -35,6 +35,16 @@ for compiled in (True, False):
         evaluated=evaluate(net, val),
     )
 
+early = fit(LiquidNCPNetwork(1, 8, 1, seed=1), train, val, epochs=12, lr=0.1, batch_size=7,
+            window=10, seed=0, patience=2)  # fmt: skip
+np.savez(
+    folder / f"early-{rank}.npz",
+    epochs_run=early.epochs_run,
+    best_epoch=early.best_epoch,
+    stopped_early=early.stopped_early,
+    val_loss=np.array(early.val_loss, dtype=float),
+)
+
 options = {
     "targets": ["position", "velocity"],
     "sequence_column": "run",

@@ -75,6 +75,20 @@ def test_two_processes_train_the_one_process_model(job, compiled) -> None:
         assert float(got["evaluated"]) == pytest.approx(evaluate(net, val), rel=1e-5)
 
 
+def test_early_stopping_and_the_best_epoch_are_decided_alike(job) -> None:
+    folder, _ = job
+    train, val = data()
+    one = fit(LiquidNCPNetwork(1, 8, 1, seed=1), train, val, epochs=12, lr=0.1, batch_size=7,
+              window=10, seed=0, patience=2)  # fmt: skip
+    assert one.stopped_early and one.best_epoch < one.epochs_run < 12  # the case is the point
+    for rank in (0, 1):
+        got = np.load(folder / f"early-{rank}.npz")
+        assert bool(got["stopped_early"]) and int(got["epochs_run"]) == one.epochs_run
+        assert int(got["best_epoch"]) == one.best_epoch
+        # lr 0.1 amplifies rounding from epoch to epoch; the decisions above are exact
+        np.testing.assert_allclose(got["val_loss"], one.val_loss, rtol=1e-3)
+
+
 def test_train_csv_resumes_under_torchrun_and_rank_0_alone_writes(job, tmp_path) -> None:
     folder, _ = job
     one = train_csv(EXAMPLES / "oscillator.yaml", EXAMPLES / "oscillator.csv",
@@ -94,6 +108,8 @@ def test_train_csv_resumes_under_torchrun_and_rank_0_alone_writes(job, tmp_path)
         "resumed.safetensors",
         "train-0.txt",
         "train-1.txt",
+        "early-0.npz",
+        "early-1.npz",
     } | {f"fit-{c}-{r}.npz" for c in (True, False) for r in (0, 1)}
     assert torchrun.stray(folder, expected) == set()  # fmt: skip
 

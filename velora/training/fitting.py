@@ -181,7 +181,9 @@ def fit(
     ``context`` (default ``velora.distributed.current()``): as one of several processes, call
     ``fit`` on every one of them with the same arguments; they train one model data-parallel
     (see the module docstring), ``batch_size`` being the global batch, and return the same
-    result. Ctrl-C or SIGTERM then stops every process after the same optimizer step.
+    result. Ctrl-C or SIGTERM then stops every process after the same batch. A process that
+    fails on its own must exit (velora's commands do), which ends the others' waits on it; as
+    long as it lives, they wait, up to the process group's timeout.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
