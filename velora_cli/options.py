@@ -95,3 +95,23 @@ def split_names(text: str | None, option: str) -> list[str] | None:
     if not all(names):
         raise typer.BadParameter(f"expected comma-separated names, got {text!r}", param_hint=option)
     return names
+
+
+Targets = Annotated[
+    str | None,
+    typer.Option(
+        "--targets",
+        "-t",
+        metavar="NAMES",
+        help="Target columns, comma-separated, one per output (default: the spec's outputs).",
+    ),
+]
+TargetInputs = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        metavar="NAMES",
+        help="Input columns, comma-separated (default: the spec's inputs, else every column "
+        "but the sequence, time and target columns).",
+    ),
+]

@@ -23,6 +23,8 @@ from velora_cli.options import (
     Dt,
     MaxMemory,
     SequenceColumn,
+    TargetInputs,
+    Targets,
     TimeColumn,
     split_names,
 )
@@ -96,24 +98,8 @@ def eval(  # the command's name: `velora eval`
             show_default=False,
         ),
     ],
-    targets: Annotated[
-        str | None,
-        typer.Option(
-            "--targets",
-            "-t",
-            metavar="NAMES",
-            help="Target columns, comma-separated, one per output (default: the spec's outputs).",
-        ),
-    ] = None,
-    columns: Annotated[
-        str | None,
-        typer.Option(
-            "--columns",
-            metavar="NAMES",
-            help="Input columns, comma-separated (default: the spec's inputs, else every column "
-            "but the sequence, time and target columns).",
-        ),
-    ] = None,
+    targets: Targets = None,
+    columns: TargetInputs = None,
     sequence_column: SequenceColumn = None,
     time_column: TimeColumn = None,
     dt: Dt = 1.0,

@@ -28,6 +28,8 @@ from velora_cli.options import (
     Force,
     MaxMemory,
     SequenceColumn,
+    TargetInputs,
+    Targets,
     TimeColumn,
     split_names,
 )
@@ -52,24 +54,8 @@ def train(
         Path,
         typer.Option("--output", "-o", metavar="FILE", help="Checkpoint to write (.safetensors)."),
     ],
-    targets: Annotated[
-        str | None,
-        typer.Option(
-            "--targets",
-            "-t",
-            metavar="NAMES",
-            help="Target columns, comma-separated, one per output (default: the spec's outputs).",
-        ),
-    ] = None,
-    columns: Annotated[
-        str | None,
-        typer.Option(
-            "--columns",
-            metavar="NAMES",
-            help="Input columns, comma-separated (default: the spec's inputs, else every column "
-            "but the sequence, time and target columns).",
-        ),
-    ] = None,
+    targets: Targets = None,
+    columns: TargetInputs = None,
     sequence_column: SequenceColumn = None,
     time_column: TimeColumn = None,
     dt: Dt = 1.0,
