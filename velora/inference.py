@@ -242,11 +242,21 @@ def prefetch(items: Iterable, depth: int = 1) -> Iterator:
 def output_columns(
     network, *, output_names: Sequence[str] | None, sequence_column, time_column, hidden: bool
 ) -> list[str]:
-    """Names of the output CSV's columns: id and time (if any), outputs, hidden state."""
+    """Names of the output CSV's columns: id and time (if any), outputs, hidden state. Names
+    must differ, or the output could not be read back: a clash is a VeloraError."""
     names = [c for c in (sequence_column, time_column) if c is not None]
     names += default_output_names(output_names, network.out_features)
     if hidden:
         names += default_names("h", network.n_units)
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise VeloraError(
+                f"output column {name!r} would appear twice in the output (an output named like "
+                "the sequence or time column, or like a hidden-state column h0, h1, ...); "
+                "rename the spec's outputs or the input's columns"
+            )
+        seen.add(name)
     return names
 
 

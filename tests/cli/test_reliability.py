@@ -79,3 +79,25 @@ def test_an_endless_spec_on_standard_input_is_refused(tmp_path: Path) -> None:
         endless.wait()
     assert result.returncode == 2
     assert "<stdin>: larger than 1 MiB" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("outputs", "extra", "clash"),
+    [("t", [], "'t'"), ("h0", ["--hidden"], "'h0'"), ("id", [], "'id'")],
+)
+def test_output_names_that_clash_are_refused_before_any_work(
+    tmp_path: Path, capsys, outputs: str, extra: list[str], clash: str
+) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        f"version: 1\nnetwork: {{in_features: 2, n_neurons: 6, out_features: 1}}\n"
+        f"outputs: [{outputs}]\n"
+    )
+    data = tmp_path / "d.csv"
+    data.write_text("id,t,a,b\nA,0,1,2\nA,1,3,4\n")
+    out = tmp_path / "out.csv"
+    argv = ["run", str(spec), "-i", str(data), "--sequence-column", "id", "--time-column", "t"]
+    assert main_exit_code([*argv, "-o", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"output column {clash} would appear twice" in err
+    assert not out.exists()
