@@ -705,14 +705,21 @@ class CsvWriter:
     """Write named columns to a binary stream as CSV, chunk by chunk.
 
     float32 columns are written as the shortest text that reads back to the same float32,
-    float64 likewise; strings are quoted only where needed.
+    float64 likewise; strings are quoted only where needed. The header goes out with the first
+    rows (or at ``close`` when there are none), so that a run failing on its first chunk leaves
+    not even a header on standard output.
     """
 
     def __init__(self, handle: IO[bytes], names: Sequence[str]) -> None:
         self.handle = handle
         self.names = list(names)
         self.rows = 0
-        handle.write(_header_line(self.names))
+        self._header_written = False
+
+    def _header(self) -> None:
+        if not self._header_written:
+            self.handle.write(_header_line(self.names))
+            self._header_written = True
 
     def write(self, columns: Sequence[np.ndarray | pa.Array]) -> None:
         """Append rows: one array per column, all the same length."""
@@ -722,11 +729,14 @@ class CsvWriter:
 
     def write_text(self, text: bytes, rows: int) -> None:
         """Append ``rows`` rows that ``format_rows`` made (perhaps in another process)."""
+        self._header()
         self.handle.write(text)
         self.rows += rows
 
     def close(self) -> None:
-        """Nothing left to write (a CSV file needs no ending); the handle stays the caller's."""
+        """The header if no rows came (a CSV file needs no ending); the handle stays the
+        caller's."""
+        self._header()
 
 
 def format_rows(columns: Sequence[np.ndarray | pa.Array]) -> bytes:
