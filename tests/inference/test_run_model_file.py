@@ -37,3 +37,28 @@ def test_outputs_are_checked_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(VeloraError, match="plot format"):
         run_csv(SPEC, DATA, tmp_path / "b.csv", plot=tmp_path / "b.txt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_a_failing_picture_keeps_no_table(tmp_path: Path, monkeypatch) -> None:
+    from velora.viz import run as run_plot
+
+    def full(self, path, **options):
+        raise VeloraError(f"{path}: cannot write: no space left on device")
+
+    monkeypatch.setattr(run_plot.RunPlot, "save", full)
+    with pytest.raises(VeloraError, match="no space left"):
+        run_csv(SPEC, DATA, tmp_path / "out.csv", plot=tmp_path / "p.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_table_that_cannot_be_published_takes_its_new_pictures_along(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+
+    def race(result) -> None:  # another process writes the output while this one runs
+        if not out.exists():
+            out.write_text("first")
+
+    with pytest.raises(OutputExistsError, match="written meanwhile"):
+        run_csv(SPEC, DATA, out, plot=tmp_path / "p.png", on_result=race)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+    assert out.read_text() == "first"
