@@ -387,17 +387,27 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 class StopRequest:
     """While active (a context manager), Ctrl-C, SIGTERM and SIGHUP only set ``requested``:
-    processes that must stop at the same point (data-parallel training) agree on it at their
-    next collective instead of being torn out of one. A second signal interrupts at once."""
+    the loop stops at its next safe point (after a batch or a chunk; processes that must stop
+    together agree on it at their next collective) instead of being torn out of compiled code,
+    which cannot take an exception raised in a signal handler. A second signal interrupts at
+    once. On leaving, the signal is handed over to the Python handler that was there before
+    (the command line's records it for the exit code)."""
 
     def __init__(self) -> None:
         self.requested = False
+        self.signum: int | None = None
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        self.signum = signum
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt here, at a safe point, when a stop was asked for."""
+        if self.requested:
+            raise KeyboardInterrupt
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
@@ -408,9 +418,17 @@ class StopRequest:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        before = self._previous.get(self.signum) if self.signum is not None else None
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+        if self.signum is not None and callable(before):
+            # A Python handler was there (the command line's records the signal for the exit
+            # code; Python's own turns SIGINT into KeyboardInterrupt): hand the signal over,
+            # now that the loop stands at a safe point. The default action is not taken: the
+            # loop has stopped cleanly, which is what the signal asked for.
+            signum, self.signum = self.signum, None
+            signal.raise_signal(signum)
 
 
 # -- ordered results --------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from typing import IO, BinaryIO
 import numpy as np
 import torch
 
-from velora.distributed import Context, PeerFailure, Relay, abandon, setup
+from velora.distributed import Context, PeerFailure, Relay, StopRequest, abandon, setup
 from velora.errors import VeloraError
 from velora.files.atomic import atomic_write, check_writable
 from velora.files.defaults import DEFAULT_DELIMITER
@@ -475,7 +475,11 @@ def run_csv(
                                  text=shaped.text if shaped else None)  # fmt: skip
         else:
             results = run_chunks(network, prefetch(reader), mode=mode, hidden=hidden)
+        # Ctrl-C or SIGTERM ends the run after the chunk at hand, never inside compiled code.
+        stop = stack.enter_context(StopRequest()) if not context.parallel else None
         for result in results:
+            if stop is not None:
+                stop.check()
             chunk = result.chunk
             if writer is not None and result.text is not None:
                 writer.write_text(result.text, chunk.rows)

@@ -20,7 +20,6 @@ every process.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import time
@@ -245,7 +244,7 @@ def fit(
     replicas = _DataParallel(model, ctx) if ctx.parallel else None
     stop = StopRequest()
     try:
-        with stop if ctx.parallel else contextlib.nullcontext():
+        with stop:
             for epoch in range(state.epoch + 1, epochs + 1):
                 if patience is not None and state.bad_epochs >= patience:
                     stopped_early = True  # a resumed run that had already run out of patience
@@ -261,6 +260,7 @@ def fit(
                         batch_sum = _train_batch(
                             step, optimizer, params, batch, window, loss, clip_grad
                         )
+                        stop.check()  # Ctrl-C or SIGTERM: after this batch, at a safe point
                     else:
                         batch_sum = replicas.train_batch(
                             batch, optimizer, params, window, loss, clip_grad, compiled, stop
@@ -308,6 +308,7 @@ def fit(
                     )  # fmt: skip
                 if replicas is not None and epoch < epochs and replicas.stopping(stop):
                     raise KeyboardInterrupt  # asked during validation: after this epoch
+                stop.check()
                 if patience is not None and state.bad_epochs >= patience and epoch < epochs:
                     stopped_early = True
                     break
