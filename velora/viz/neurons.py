@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator
 
 from velora.errors import VeloraError
 from velora.viz.figures import DEFAULT_DPI, MAX_TRACE_NEURONS, NEURON_STYLES, save_figure
-from velora.viz.run import SequencePicker, sequence_label
+from velora.viz.run import SequencePicker, sequence_label, time_axis
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -272,12 +272,7 @@ class NeuronPlot:
             hi = min(hi, lo + self.max_steps - self.rows)
             if hi <= lo:
                 continue
-            if chunk.time is not None:
-                t = chunk.time[lo:hi]
-            elif self.batch:
-                t = np.arange(offset + lo, offset + hi)
-            else:
-                t = np.arange(self.rows, self.rows + hi - lo)
+            t = time_axis(chunk, lo, hi, offset + lo, self.rows, self.batch)
             self.x.append(chunk.x[lo:hi])
             self.timespans.append(chunk.timespans[lo:hi])
             self.time.append(np.asarray(t, dtype=np.float64))

@@ -46,6 +46,16 @@ def recorded_outputs(reader, output_names: list[str] | None) -> list[str]:
     return [n for n in output_names or [] if n in reader.header and n not in special]
 
 
+def time_axis(chunk, lo: int, hi: int, row: int, step: int, batch: bool) -> np.ndarray:
+    """The x values of rows ``lo:hi`` of a chunk: the time column if there is one, else the
+    row number in the file (batch mode, ``row`` the first's) or the step within the sequence
+    (``step`` the first's)."""
+    if chunk.time is not None:
+        return np.asarray(chunk.time[lo:hi], dtype=np.float64)
+    first = row if batch else step
+    return np.arange(first, first + hi - lo, dtype=np.float64)
+
+
 def sequence_label(sequence_id: str | None, batch: bool = False) -> str:
     """How a plot names a sequence: by its id, or as the file's one sequence."""
     if batch:
@@ -149,13 +159,7 @@ class RunPlot:
             hi = min(hi, lo + self.max_rows - series.rows)
             if hi <= lo:
                 continue
-            if chunk.time is not None:
-                t = chunk.time[lo:hi]
-            elif self.batch:
-                t = np.arange(offset + lo, offset + hi)
-            else:
-                t = np.arange(series.rows, series.rows + hi - lo)
-            series.t.append(np.asarray(t, dtype=np.float64))
+            series.t.append(time_axis(chunk, lo, hi, offset + lo, series.rows, self.batch))
             series.x.append(chunk.x[lo:hi])
             series.y.append(result.y[lo:hi])
             if self.recorded_names and chunk.targets is not None:
