@@ -266,7 +266,7 @@ BAD = {
     "mask values": "values other than -1, 0 and +1",
     "weight wrong shape": "'layers.inter.h_head.weight' has shape (10, 13), expected (10, 14)",
     "bias wrong shape": "'layers.motor.g_head.bias' has shape (2,), expected (1,)",
-    "weight dtype": "dtype torch.float64, expected float32",
+    "weight dtype": "dtype float64, expected float32",
     "unexpected tensor": "unexpected tensor 'bogus'",
     "newer version": "format version 2 is newer",
     "spec disagrees": "stored spec describes",

@@ -99,6 +99,16 @@ def launch(environ: Mapping[str, str] | None = None) -> Launch | None:
                   max(values["LOCAL_WORLD_SIZE"], 1))  # fmt: skip
 
 
+def single_process() -> bool:
+    """True outside a multi-process launch with no process group made by the caller: one
+    process, nothing to join. Torch-free when torch is not imported yet."""
+    try:
+        info = launch()
+    except VeloraError:  # a malformed launch: setup reports it
+        return False
+    return info is None and not _initialized()
+
+
 def is_main_process() -> bool:
     """True in a process that is not part of a multi-process launch, or is its rank 0: the one
     that prints and writes. Torch-free."""

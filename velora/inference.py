@@ -28,16 +28,24 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, TYPE_CHECKING, BinaryIO
 
 import numpy as np
-import torch
 
-from velora.distributed import Context, PeerFailure, Relay, StopRequest, abandon, setup
+from velora.distributed import (
+    Context,
+    PeerFailure,
+    Relay,
+    StopRequest,
+    abandon,
+    setup,
+    single_process,
+)
 from velora.errors import VeloraError
 from velora.files.atomic import atomic_write, check_writable
 from velora.files.defaults import DEFAULT_DELIMITER
-from velora.files.loading import load_model
+from velora.files.loading import load_arrays, load_model
+from velora.files.sniff import is_checkpoint_path
 from velora.files.sources import Source, require_files
 from velora.files.tables import (
     DEFAULT_BLOCK_BYTES,
@@ -48,10 +56,13 @@ from velora.files.tables import (
     output_format_for,
     table_writer,
 )
-from velora.models import LiquidNCPNetwork
+from velora.models.arrays import NetworkArrays, forward_numpy
 from velora.spec import DEFAULT_MAX_MEMORY, Spec, default_names
 from velora.spec import output_names as default_output_names
 from velora.viz.figures import DEFAULT_DPI, check_dpi, plot_format
+
+if TYPE_CHECKING:
+    from velora.models import LiquidNCPNetwork
 
 MODES = ("sequence", "batch")
 MAX_BATCH = 512  # sequences per forward_sequence call
@@ -110,24 +121,21 @@ def run_chunks(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     carry: np.ndarray | None = None
-    with torch.inference_mode():
-        for chunk in chunks:
-            if mode == "batch":
-                y, h = _run_batch(network, chunk, hidden, max_batch)
-            else:
-                y, h, carry = _run_sequences(network, chunk, carry, hidden, max_batch)
-            yield ChunkResult(chunk, y, h)
+    for chunk in chunks:
+        if mode == "batch":
+            y, h = _run_batch(network, chunk, hidden, max_batch)
+        else:
+            y, h, carry = _run_sequences(network, chunk, carry, hidden, max_batch)
+        yield ChunkResult(chunk, y, h)
 
 
 def _forward(network, x: np.ndarray, h0: np.ndarray, ts: np.ndarray, hidden: bool):
     """forward_sequence on numpy arrays; with ``hidden`` also the state after every step."""
-    xt, ht, tt = torch.from_numpy(x), torch.from_numpy(h0), torch.from_numpy(ts)
     if not hidden:
-        y, h_last = network.forward_sequence(xt, ht, tt)
-        return y.cpu().numpy(), None, h_last.cpu().numpy()
-    y, states = network.forward_sequence(xt, ht, tt, return_states=True)
-    hs = states.cpu().numpy()
-    return y.cpu().numpy(), hs, (hs[:, -1] if hs.shape[1] else h0)
+        y, h_last = forward_numpy(network, x, h0, ts)
+        return y, None, h_last
+    y, hs = forward_numpy(network, x, h0, ts, return_states=True)
+    return y, hs, (hs[:, -1] if hs.shape[1] else h0)
 
 
 def _run_batch(network, chunk: Chunk, hidden: bool, max_batch: int):
@@ -312,7 +320,7 @@ def open_reader(
 
 
 def run_csv(
-    network: LiquidNCPNetwork | str | Path,
+    network: LiquidNCPNetwork | NetworkArrays | str | Path,
     input_path: Source,
     output: BinaryIO | str | Path | None = None,
     *,
@@ -370,7 +378,10 @@ def run_csv(
     nothing (``RunSummary.main`` false).
     """
     start = time.perf_counter()
-    context = setup(device)
+    # One process on the CPU needs no torch to run a checkpoint: the compiled loop runs its
+    # arrays (``NetworkArrays``), and torch is imported only if a batch prefers PyTorch's loop.
+    cpu_only = device in (None, "cpu") and single_process()
+    context = Context() if cpu_only else setup(device)
     fmt = output_format or output_format_for(None if hasattr(output, "write") else output)
     if fmt not in ("csv", "parquet"):
         raise VeloraError(
@@ -391,12 +402,18 @@ def run_csv(
             check_writable(path_out, force=force)
         _check_plots(path_out, plot_path, neuron_path, plot_sequence, mode, dpi, force)
         model_name = None
-        if not isinstance(network, torch.nn.Module):
+        if isinstance(network, str | Path):
             model_name = Path(network).stem
-            network, loaded = load_model(network, max_memory=max_memory)
+            loaded: Spec
+            if cpu_only and is_checkpoint_path(network):
+                network, loaded = load_arrays(network)
+            else:
+                network, loaded = load_model(network, max_memory=max_memory)
             spec = loaded if spec is None else spec
-        if device is not None:
-            network = network.to(context.device)
+        if isinstance(network, NetworkArrays) and not cpu_only:
+            network = network.to_network(context.device)
+        elif device is not None and not isinstance(network, NetworkArrays):
+            network = network.to(context.device if context.device is not None else device)
         if neuron_path is not None:
             from velora.viz.neurons import check_style
 
@@ -576,38 +593,37 @@ def _shared(context, network, chunks, mode, hidden, text, max_batch) -> Iterator
     relay = Relay(context)
     outs, units = network.out_features, network.n_units
     carry: np.ndarray | None = None  # the state where this process's last chunk left off
-    with torch.inference_mode():
-        for index, chunk in enumerate(_failing_alike(context, relay, chunks)):
-            owner = relay.owner(index)
-            if mode == "sequence" and chunk.continues:  # hand the state over
-                before = relay.owner(index - 1)
-                if before == context.rank:
-                    assert carry is not None  # the previous chunk ended in an open sequence
-                    relay.pass_state(index, carry, owner)
-                elif owner == context.rank:
-                    carry = relay.take_state(index, (units,), before)
-            if owner == context.rank:
-                if mode == "batch":
-                    y, h = _run_batch(network, chunk, hidden, max_batch)
-                else:
-                    y, h, carry = _run_sequences(network, chunk, carry, hidden, max_batch)
-                result = ChunkResult(chunk, y, h)
-                if context.is_main:
-                    yield result
-                    continue
-                parts = [y.tobytes(), b"" if h is None else h.tobytes()]
-                relay.send(index, b"".join([*parts, text(result) if text else b""]))
-            elif context.is_main:
-                data = relay.receive(index, owner).tobytes()
-                rows, cut = chunk.rows, chunk.rows * outs * 4
-                y = np.frombuffer(data[:cut], dtype=np.float32).reshape(rows, outs)
-                h = None
-                if hidden:
-                    end = cut + rows * units * 4
-                    h = np.frombuffer(data[cut:end], dtype=np.float32).reshape(rows, units)
-                    cut = end
-                yield ChunkResult(chunk, y, h, data[cut:] if text else None)
-        relay.flush()
+    for index, chunk in enumerate(_failing_alike(context, relay, chunks)):
+        owner = relay.owner(index)
+        if mode == "sequence" and chunk.continues:  # hand the state over
+            before = relay.owner(index - 1)
+            if before == context.rank:
+                assert carry is not None  # the previous chunk ended in an open sequence
+                relay.pass_state(index, carry, owner)
+            elif owner == context.rank:
+                carry = relay.take_state(index, (units,), before)
+        if owner == context.rank:
+            if mode == "batch":
+                y, h = _run_batch(network, chunk, hidden, max_batch)
+            else:
+                y, h, carry = _run_sequences(network, chunk, carry, hidden, max_batch)
+            result = ChunkResult(chunk, y, h)
+            if context.is_main:
+                yield result
+                continue
+            parts = [y.tobytes(), b"" if h is None else h.tobytes()]
+            relay.send(index, b"".join([*parts, text(result) if text else b""]))
+        elif context.is_main:
+            data = relay.receive(index, owner).tobytes()
+            rows, cut = chunk.rows, chunk.rows * outs * 4
+            y = np.frombuffer(data[:cut], dtype=np.float32).reshape(rows, outs)
+            h = None
+            if hidden:
+                end = cut + rows * units * 4
+                h = np.frombuffer(data[cut:end], dtype=np.float32).reshape(rows, units)
+                cut = end
+            yield ChunkResult(chunk, y, h, data[cut:] if text else None)
+    relay.flush()
 
 
 def _failing_alike(context: Context, relay: Relay, chunks: Iterable[Chunk]) -> Iterator[Chunk]:

@@ -13,14 +13,17 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
+from velora.draws import Draws, draws_for
 from velora.errors import VeloraError
 
 if TYPE_CHECKING:
     import torch
+
+MaskT = TypeVar("MaskT")
 
 MIN_SPARSITY = 0.1
 MAX_SPARSITY = 0.9
@@ -88,14 +91,15 @@ class SynapseCounts:
 
 
 @dataclass(frozen=True)
-class LayerMasks:
-    """Signed int32 masks of shape (sources, targets): +1 excitatory, -1 inhibitory, 0 none."""
+class LayerMasks(Generic[MaskT]):
+    """Signed int32 masks of shape (sources, targets): +1 excitatory, -1 inhibitory, 0 none;
+    torch tensors (``Wiring.masks``) or numpy arrays (``Wiring.arrays``)."""
 
-    inter: torch.Tensor
-    command: torch.Tensor
-    motor: torch.Tensor
+    inter: MaskT
+    command: MaskT
+    motor: MaskT
 
-    def items(self) -> list[tuple[str, torch.Tensor]]:
+    def items(self) -> list[tuple[str, MaskT]]:
         """(layer name, mask) in order: inter, command, motor."""
         return [(name, getattr(self, name)) for name in LAYER_NAMES]
 
@@ -443,21 +447,15 @@ def mask_bytes(design: WiringDesign, counts: NeuronCounts) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _signs(count: int, generator: torch.Generator | None) -> np.ndarray:
+def _signs(count: int, draws: Draws) -> np.ndarray:
     """``count`` random polarities, +1 or -1 with even odds."""
-    import torch
-
-    return (torch.randint(2, (count,), generator=generator) * 2 - 1).numpy().astype(np.int32)
+    return (draws.randint(2, (count,)) * 2 - 1).astype(np.int32)
 
 
-def _connect(
-    n_sources: int, n_targets: int, per_source: int, generator: torch.Generator | None
-) -> torch.Tensor:
+def _connect(n_sources: int, n_targets: int, per_source: int, draws: Draws) -> np.ndarray:
     """Draw ``per_source`` targets (with replacement) per source, then feed every orphan target."""
-    import torch
-
-    targets = torch.randint(n_targets, (n_sources, per_source), generator=generator).numpy()
-    signs = (torch.randint(2, (n_sources, per_source), generator=generator) * 2 - 1).numpy()
+    targets = draws.randint(n_targets, (n_sources, per_source))
+    signs = draws.randint(2, (n_sources, per_source)) * 2 - 1
     mask = np.zeros((n_sources, n_targets), dtype=np.int32)
     sources = np.repeat(np.arange(n_sources), per_source)
     flat = sources * n_targets + targets.ravel()
@@ -467,14 +465,13 @@ def _connect(
 
     orphans = np.flatnonzero(~mask.any(axis=0))
     if orphans.size:
-        picks = torch.randint(n_sources, (orphans.size,), generator=generator).numpy()
-        orphan_signs = (torch.randint(2, (orphans.size,), generator=generator) * 2 - 1).numpy()
-        mask[picks, orphans] = orphan_signs
-    return torch.from_numpy(mask)
+        picks = draws.randint(n_sources, (orphans.size,))
+        mask[picks, orphans] = draws.randint(2, (orphans.size,)) * 2 - 1
+    return mask
 
 
 def _choose_exact(
-    n_rows: int, n_cols: int, per_row: int, generator: torch.Generator | None, *, cover: bool
+    n_rows: int, n_cols: int, per_row: int, draws: Draws, *, cover: bool
 ) -> np.ndarray:
     """A (rows, cols) bool matrix in which every row picks ``per_row`` distinct columns.
 
@@ -483,74 +480,69 @@ def _choose_exact(
     ``per_row × rows < cols``), else only as many as ``per_row × rows`` allows. Then every row
     fills up to ``per_row`` with columns it does not hold yet, uniformly at random.
     """
-    import torch
-
-    col_order = torch.randperm(n_cols, generator=generator).numpy()
-    row_order = torch.randperm(n_rows, generator=generator).numpy()
+    col_order = draws.randperm(n_cols)
+    row_order = draws.randperm(n_rows)
     shared = n_cols if cover else min(n_cols, per_row * n_rows)
     chosen = np.zeros((n_rows, n_cols), dtype=bool)
     chosen[row_order[np.arange(shared) % n_rows], col_order[:shared]] = True
-    keys = torch.rand(n_rows, n_cols, generator=generator, dtype=torch.float64).numpy()
+    keys = draws.rand((n_rows, n_cols), np.float64)
     keys[chosen] = 2.0  # above every draw: a row's shared columns rank first
     top = np.argpartition(-keys, per_row - 1, axis=1)[:, :per_row]
     chosen[np.arange(n_rows)[:, None], top] = True
     return chosen
 
 
-def _signed(chosen: np.ndarray, generator: torch.Generator | None) -> torch.Tensor:
+def _signed(chosen: np.ndarray, draws: Draws) -> np.ndarray:
     """An int32 mask with a random polarity on every chosen entry (drawn in row-major order)."""
-    import torch
-
     mask = np.zeros(chosen.shape, dtype=np.int32)
-    mask[chosen] = _signs(int(chosen.sum()), generator)
-    return torch.from_numpy(mask)
+    mask[chosen] = _signs(int(chosen.sum()), draws)
+    return mask
 
 
-def _connect_random(
-    n_sources: int, n_targets: int, density: float, generator: torch.Generator | None
-) -> torch.Tensor:
+def _connect_random(n_sources: int, n_targets: int, density: float, draws: Draws) -> np.ndarray:
     """Each possible synapse with probability ``density``; an orphan target gets one synapse
     from a random source."""
-    import torch
-
-    chosen = (torch.rand(n_sources, n_targets, generator=generator) < density).numpy()
+    # Compared in float32, as torch compares a float32 tensor with a Python float.
+    chosen = draws.rand((n_sources, n_targets)) < np.float32(density)
     orphans = np.flatnonzero(~chosen.any(axis=0))
     if orphans.size:
-        chosen[torch.randint(n_sources, (orphans.size,), generator=generator).numpy(), orphans] = (
-            True
-        )
-    return _signed(chosen, generator)
+        chosen[draws.randint(n_sources, (orphans.size,)), orphans] = True
+    return _signed(chosen, draws)
 
 
 def _draw_masks(
     design: WiringDesign,
     counts: NeuronCounts,
-    draws: SynapseCounts,
+    per_source: SynapseCounts,
     sparsity_level: float,
-    generator: torch.Generator | None,
-) -> LayerMasks:
+    draws: Draws,
+) -> LayerMasks[np.ndarray]:
     """The three masks of a resolved design, drawn in order inter, command, motor.
 
     The default rule of each layer draws exactly what velora always drew, so a design without
     keys builds today's masks bit for bit.
     """
-    default_draws = {"inter": draws.sensory, "command": draws.inter, "motor": draws.command}
+    default_draws = {
+        "inter": per_source.sensory,
+        "command": per_source.inter,
+        "motor": per_source.command,
+    }
     masks = {}
-    for name, source, target, key in MASK_LAYERS:
-        n_s, n_t = getattr(counts, source), getattr(counts, target)
+    for name, group, target, key in MASK_LAYERS:
+        n_s, n_t = getattr(counts, group), getattr(counts, target)
         rule = _layer_rule(design, key)
         if rule == "default":
-            masks[name] = _connect(n_s, n_t, default_draws[name], generator)
+            masks[name] = _connect(n_s, n_t, default_draws[name], draws)
         elif rule == "full":
-            masks[name] = _signed(np.ones((n_s, n_t), dtype=bool), generator)
+            masks[name] = _signed(np.ones((n_s, n_t), dtype=bool), draws)
         elif rule == "random":
-            masks[name] = _connect_random(n_s, n_t, 1.0 - sparsity_level, generator)
+            masks[name] = _connect_random(n_s, n_t, 1.0 - sparsity_level, draws)
         elif name == "motor":  # a fan-in: every motor neuron picks its command sources
-            chosen = _choose_exact(n_t, n_s, getattr(design, key), generator, cover=False)
-            masks[name] = _signed(np.ascontiguousarray(chosen.T), generator)
+            chosen = _choose_exact(n_t, n_s, getattr(design, key), draws, cover=False)
+            masks[name] = _signed(np.ascontiguousarray(chosen.T), draws)
         else:
             masks[name] = _signed(
-                _choose_exact(n_s, n_t, getattr(design, key), generator, cover=True), generator
+                _choose_exact(n_s, n_t, getattr(design, key), draws, cover=True), draws
             )
     return LayerMasks(**masks)
 
@@ -560,9 +552,12 @@ class Wiring:
     it reproducible.
 
     With ``seed=None`` the masks come from torch's global generator (see ``velora.set_seed``);
-    with a seed they come from a private generator and global random state is left untouched.
-    ``Wiring.ncp``, ``Wiring.fully_connected`` and ``Wiring.random`` name the designs;
-    ``Wiring.from_masks`` and ``Wiring.from_ncps`` take masks drawn elsewhere.
+    with a seed they come from a private generator (the stream of ``torch.Generator().
+    manual_seed(seed)``, drawn without torch: ``velora.draws``) and global random state is left
+    untouched. ``masks`` holds them as torch tensors, ``arrays`` as numpy arrays (no torch
+    needed); the two share memory. ``Wiring.ncp``, ``Wiring.fully_connected`` and
+    ``Wiring.random`` name the designs; ``Wiring.from_masks`` and ``Wiring.from_ncps`` take masks
+    drawn elsewhere.
     """
 
     def __init__(
@@ -575,8 +570,6 @@ class Wiring:
         seed: int | None = None,
         design: WiringDesign | None = None,
     ) -> None:
-        import torch
-
         self.in_features = check_int("in_features", in_features, 1)
         self.n_neurons = check_int("n_neurons", n_neurons, 2)
         self.out_features = check_int("out_features", out_features, 1)
@@ -590,10 +583,19 @@ class Wiring:
         self.counts = NeuronCounts(self.in_features, inter, command, self.out_features)
         self._n_connections = synapse_counts(self.counts, self.sparsity_level)
 
-        generator = None if seed is None else torch.Generator().manual_seed(seed)
-        self.masks = _draw_masks(
-            self.design, self.counts, self._n_connections, self.sparsity_level, generator
+        self.arrays = _draw_masks(
+            self.design, self.counts, self._n_connections, self.sparsity_level, draws_for(seed)
         )
+        self._tensors: LayerMasks[torch.Tensor] | None = None
+
+    @property
+    def masks(self) -> LayerMasks[torch.Tensor]:
+        """The three signed masks as int32 torch tensors (sharing memory with ``arrays``)."""
+        if self._tensors is None:
+            import torch
+
+            self._tensors = LayerMasks(*(torch.from_numpy(a) for _, a in self.arrays.items()))
+        return self._tensors
 
     @classmethod
     def ncp(
@@ -678,11 +680,9 @@ class Wiring:
         ``design`` says how they were drawn (a checkpoint's stored spec); its group sizes must
         match the masks. Without it the design is ncp with the masks' group sizes.
         """
-        import torch
-
-        inter, command, motor = (torch.as_tensor(m) for _, m in masks.items())
+        inter, command, motor = (_as_mask(m) for _, m in masks.items())
         for name, mask in (("inter", inter), ("command", command), ("motor", motor)):
-            if mask.dim() != 2 or not bool(((mask >= -1) & (mask <= 1)).all()):
+            if mask.ndim != 2 or not bool(((mask >= -1) & (mask <= 1)).all()):
                 raise ValueError(f"mask {name!r} must be a 2-D tensor of -1, 0 and +1")
         if inter.shape[1] != command.shape[0] or command.shape[1] != motor.shape[0]:
             raise ValueError(
@@ -707,9 +707,8 @@ class Wiring:
             )
         self.counts = NeuronCounts(self.in_features, *split, self.out_features)
         self._n_connections = synapse_counts(self.counts, self.sparsity_level)
-        self.masks = LayerMasks(
-            inter.to(torch.int32), command.to(torch.int32), motor.to(torch.int32)
-        )
+        self.arrays = LayerMasks(inter, command, motor)
+        self._tensors = None
         return self
 
     @classmethod
@@ -861,7 +860,9 @@ def _ncps_groups(wiring: Any, units: int) -> tuple[list[int], list[int], list[in
     return groups[0], groups[1], groups[2]
 
 
-def _as_mask(block: np.ndarray) -> torch.Tensor:
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(block, dtype=np.int32))
+def _as_mask(mask: Any) -> np.ndarray:
+    """A mask (numpy array, torch tensor or nested lists) as a C-contiguous int32 array; a
+    torch tensor's memory is shared where it already is one."""
+    if hasattr(mask, "detach"):  # a torch tensor, without importing torch
+        mask = mask.detach().cpu().numpy()
+    return np.ascontiguousarray(mask, dtype=np.int32)

@@ -159,7 +159,7 @@ def load_checkpoint(
         stored.metadata,
         stored.computed_sha256,
         stored.n_bytes,
-        stored.extra,
+        {name: torch.from_numpy(array) for name, array in stored.extra.items()},
         stored.computed_metadata_sha256,
     )
 

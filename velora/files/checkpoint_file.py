@@ -9,6 +9,8 @@ tensors (see ``tensor_digest``); a pruned network also records what it was prune
 (``pruned_from``, see ``PrunedFrom``). Reading checks all of it and raises ``CheckpointError``
 with one line naming the file and the problem. Which parameters a network needs is the caller's
 to say (``expected_parameters``), so the format does not depend on the model that fills it.
+Reading needs no torch: the tensors come back as numpy arrays (``StoredNetwork``), which the
+model turns into tensors when it needs them.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
-import safetensors.torch
-import torch
+import numpy as np
 
 from velora._version import __version__
 from velora.errors import CheckpointError, SpecError
@@ -33,6 +36,8 @@ from velora.files.sources import peek_whole, read_whole, source_name
 from velora.spec import NetworkSpec, Spec, dump_spec, parse_spec
 from velora.wiring import LAYER_NAMES, LayerMasks, Wiring
 
+Array = Any  # a numpy array or a torch tensor: what the digest and the writer take
+
 FORMAT_NAME = "velora.checkpoint"
 FORMAT_VERSION = 1
 EXTRA_PREFIX = "extra."
@@ -41,19 +46,22 @@ METADATA_DIGEST = "metadata_sha256"  # covers every other metadata entry but ``s
 # Metadata ``masks``: present when the spec's seeded draw gives exactly the stored masks, which
 # loading then checks, so that a spec saying another sparsity, seed or design is refused.
 MASKS_DRAWN = "drawn from the spec"
-# Tensor dtypes by their safetensors names, which the digest uses so that it is not torch-bound.
-_DTYPE_CODES = {
-    torch.float64: "F64",
-    torch.float32: "F32",
-    torch.float16: "F16",
-    torch.bfloat16: "BF16",
-    torch.int64: "I64",
-    torch.int32: "I32",
-    torch.int16: "I16",
-    torch.int8: "I8",
-    torch.uint8: "U8",
-    torch.bool: "BOOL",
+# Tensor dtypes by their safetensors names (which the digest uses), with their common names and
+# numpy types; numpy has no bfloat16, so such a tensor is read as its raw 16-bit words.
+_DTYPES = {
+    "F64": ("float64", np.float64),
+    "F32": ("float32", np.float32),
+    "F16": ("float16", np.float16),
+    "BF16": ("bfloat16", np.uint16),
+    "I64": ("int64", np.int64),
+    "I32": ("int32", np.int32),
+    "I16": ("int16", np.int16),
+    "I8": ("int8", np.int8),
+    "U8": ("uint8", np.uint8),
+    "BOOL": ("bool", np.bool_),
 }
+_CODES = {name: code for code, (name, _) in _DTYPES.items()}
+_INTEGER_CODES = ("I8", "I16", "I32", "I64")
 
 
 @dataclass(frozen=True)
@@ -142,20 +150,38 @@ class Metadata:
         return out
 
 
-def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over the tensors, independent of the file layout.
+def _encoded(tensor: Array) -> tuple[str, tuple[int, ...], bytes | memoryview]:
+    """A tensor's safetensors dtype code, shape and little-endian bytes (numpy or torch)."""
+    if hasattr(tensor, "detach"):  # a torch tensor, without importing torch
+        tensor = tensor.detach().cpu().contiguous()
+        name = str(tensor.dtype).removeprefix("torch.")
+        if name == "bfloat16":  # numpy cannot hold bfloat16: take its 16-bit words
+            import torch
+
+            tensor = tensor.view(torch.int16)
+        data = tensor.reshape(-1).numpy().view(np.uint8)
+        return _CODES.get(name, name), tuple(tensor.shape), data.data
+    array = np.ascontiguousarray(tensor)
+    code = _CODES.get(array.dtype.name, array.dtype.name)
+    return code, array.shape, array.reshape(-1).view(np.uint8).data
+
+
+def tensor_digest(tensors: dict[str, Array]) -> str:
+    """SHA-256 over the tensors (numpy arrays or torch tensors), independent of the file layout.
 
     For each tensor in sorted name order: ``name NUL dtype NUL shape NUL`` (dtype as safetensors
     names it, e.g. ``F32``; shape as comma-separated sizes) followed by its little-endian bytes.
     """
     digest = hashlib.sha256()
     for name in sorted(tensors):
-        tensor = tensors[name].detach().cpu().contiguous()
-        code = _DTYPE_CODES.get(tensor.dtype, str(tensor.dtype))
-        shape = ",".join(str(s) for s in tensor.shape)
-        digest.update(f"{name}\0{code}\0{shape}\0".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
+        code, shape, data = _encoded(tensors[name])
+        _digest_one(digest, name, code, shape, data)
     return digest.hexdigest()
+
+
+def _digest_one(digest, name: str, code: str, shape, data: bytes | memoryview) -> None:
+    digest.update(f"{name}\0{code}\0{','.join(str(s) for s in shape)}\0".encode())
+    digest.update(data)
 
 
 def metadata_digest(strings: dict[str, str]) -> str:
@@ -176,18 +202,18 @@ def _created() -> str:
 
 
 def encode_tensors(
-    tensors: dict[str, torch.Tensor],
+    tensors: dict[str, Array],
     spec: Spec,
     *,
     seed: int | None,
-    extra: dict[str, torch.Tensor] | None = None,
+    extra: dict[str, Array] | None = None,
     pruned_from: PrunedFrom | None = None,
 ) -> bytes:
     """The file's bytes for a network's ``tensors`` (parameters and masks), its spec and seed,
     plus ``extra`` tensors stored as ``extra.<name>`` and, for a pruned network, its origin."""
     tensors = dict(tensors)
     for name, tensor in (extra or {}).items():
-        tensors[EXTRA_PREFIX + name] = tensor.detach().cpu().contiguous()
+        tensors[EXTRA_PREFIX + name] = tensor
     metadata = Metadata(
         format_version=FORMAT_VERSION,
         velora_version=__version__,
@@ -203,24 +229,30 @@ def encode_tensors(
     return serialize(tensors, strings)
 
 
-def serialize(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+def serialize(tensors: dict[str, Array], metadata: dict[str, str]) -> bytes:
     """safetensors bytes with a fixed layout, so equal inputs give byte-identical files.
 
     (``safetensors.torch.save`` orders the metadata differently from call to call.) Tensors are
     laid out by decreasing item size, then name, which keeps each one aligned.
     """
-    order = sorted(tensors, key=lambda name: (-tensors[name].element_size(), name))
+    encoded = {name: _encoded(tensor) for name, tensor in tensors.items()}
+    for name, (code, _, _) in encoded.items():
+        if code not in _DTYPES:
+            raise ValueError(f"tensor {name!r}: dtype {code} cannot be stored")
+
+    def item_size(name: str) -> int:
+        return np.dtype(_DTYPES[encoded[name][0]][1]).itemsize
+
+    order = sorted(tensors, key=lambda name: (-item_size(name), name))
     header: dict = {"__metadata__": dict(sorted(metadata.items()))}
     chunks = []
     offset = 0
     for name in order:
-        tensor = tensors[name].detach().cpu().contiguous()
-        if tensor.dtype not in _DTYPE_CODES:
-            raise ValueError(f"tensor {name!r}: dtype {tensor.dtype} cannot be stored")
-        chunk = tensor.reshape(-1).view(torch.uint8).numpy().tobytes()
+        code, shape, data = encoded[name]
+        chunk = bytes(data)
         header[name] = {
-            "dtype": _DTYPE_CODES[tensor.dtype],
-            "shape": list(tensor.shape),
+            "dtype": code,
+            "shape": list(shape),
             "data_offsets": [offset, offset + len(chunk)],
         }
         chunks.append(chunk)
@@ -346,19 +378,69 @@ def _parse_metadata(path: Path, raw: dict[str, str]) -> Metadata:
     )
 
 
-def _check_masks(path: Path, tensors: dict[str, torch.Tensor]) -> Wiring:
+@dataclass
+class _Tensors:
+    """The decoded tensors of a file (numpy arrays) and their dtypes as the file names them."""
+
+    arrays: dict[str, np.ndarray]
+    codes: dict[str, str]
+
+    def dtype_name(self, name: str) -> str:
+        return _DTYPES[self.codes[name]][0]
+
+
+def _decode(path: Path, data: bytes, header: dict) -> tuple[_Tensors, str]:
+    """The tensors of a safetensors file's bytes, checked as safetensors checks them, and the
+    digest of ``tensor_digest`` computed over their stored bytes."""
+    (n_header,) = struct.unpack("<Q", data[:8])
+    body = memoryview(data)[8 + n_header :]
+    arrays: dict[str, np.ndarray] = {}
+    codes: dict[str, str] = {}
+    spans = []
+    try:
+        for name, entry in header.items():
+            code, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+            if code not in _DTYPES:
+                raise ValueError(f"tensor {name!r} has dtype {code!r}, which velora does not read")
+            if not isinstance(shape, list) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+            ):
+                raise ValueError(f"tensor {name!r} has an invalid shape")
+            kind = np.dtype(_DTYPES[code][1])
+            if not 0 <= begin <= end or end - begin != kind.itemsize * int(np.prod(shape)):
+                raise ValueError(f"tensor {name!r} has offsets that do not match its size")
+            arrays[name] = np.frombuffer(body[begin:end], dtype=kind.newbyteorder("<")).reshape(
+                shape
+            )
+            codes[name] = code
+            spans.append((begin, end))
+        spans.sort()
+        if any(a[1] != b[0] for a, b in pairwise(spans)) or (spans and spans[0][0] != 0):
+            raise ValueError("the tensors do not fill the data without gaps or overlaps")
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise _fail(path, f"corrupted safetensors data ({exc})") from None
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        begin, end = header[name]["data_offsets"]
+        _digest_one(digest, name, codes[name], arrays[name].shape, body[begin:end])
+    # Writable copies, so that the model may take them over without copying again.
+    writable = {name: array.copy() for name, array in arrays.items()}
+    return _Tensors(writable, codes), digest.hexdigest()
+
+
+def _check_masks(path: Path, tensors: _Tensors) -> Wiring:
     """The three masks: present, integer, 2-D, signed and chaining; the wiring they describe."""
     for name in MASK_NAMES:
-        if name not in tensors:
+        if name not in tensors.arrays:
             raise _fail(path, f"missing tensor {name!r}")
-        mask = tensors[name]
-        if mask.dtype not in (torch.int8, torch.int16, torch.int32, torch.int64):
-            raise _fail(path, f"mask {name!r} has dtype {mask.dtype}, expected int32")
-        if mask.dim() != 2 or 0 in mask.shape:
+        mask = tensors.arrays[name]
+        if tensors.codes[name] not in _INTEGER_CODES:
+            raise _fail(path, f"mask {name!r} has dtype {tensors.dtype_name(name)}, expected int32")
+        if mask.ndim != 2 or 0 in mask.shape:
             raise _fail(path, f"mask {name!r} has shape {tuple(mask.shape)}, expected 2-D")
         if not bool(((mask >= -1) & (mask <= 1)).all()):
             raise _fail(path, f"mask {name!r} holds values other than -1, 0 and +1")
-    inter, command, motor = (tensors[name] for name in MASK_NAMES)
+    inter, command, motor = (tensors.arrays[name] for name in MASK_NAMES)
     if inter.shape[1] != command.shape[0] or command.shape[1] != motor.shape[0]:
         raise _fail(
             path,
@@ -370,8 +452,8 @@ def _check_masks(path: Path, tensors: dict[str, torch.Tensor]) -> Wiring:
 
 def _check_pruned_from(path: Path, pruned_from: PrunedFrom, wiring: Wiring) -> None:
     """A pruned network holds at most the synapses it was pruned from, layer by layer."""
-    for layer, mask in wiring.masks.items():
-        now, before = int(mask.count_nonzero()), pruned_from.synapses_before[layer]
+    for layer, mask in wiring.arrays.items():
+        now, before = int(np.count_nonzero(mask)), pruned_from.synapses_before[layer]
         if now > before:
             raise _fail(
                 path,
@@ -382,33 +464,34 @@ def _check_pruned_from(path: Path, pruned_from: PrunedFrom, wiring: Wiring) -> N
 
 def _check_inputs(path: Path, wiring: Wiring) -> None:
     """Every neuron has an input: a target column of a mask with no synapse is refused."""
-    for layer, mask in wiring.masks.items():
-        fed = (mask != 0).any(dim=0)
+    for layer, mask in wiring.arrays.items():
+        fed = (mask != 0).any(axis=0)
         if not bool(fed.all()):
-            target = int((~fed).nonzero()[0, 0])
+            target = int(np.flatnonzero(~fed)[0])
             raise _fail(path, f"mask 'wiring.{layer}' leaves target {target} without any input")
 
 
-def _check_parameters(
-    path: Path, tensors: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]]
-) -> None:
+def _check_parameters(path: Path, tensors: _Tensors, expected: dict[str, tuple[int, ...]]) -> None:
     """Every expected float32 parameter with its shape, and no tensor nobody expects."""
+    arrays = tensors.arrays
     for name in expected:
-        if name not in tensors:
+        if name not in arrays:
             raise _fail(path, f"missing tensor {name!r}")
     known = {*MASK_NAMES, *expected}
-    unexpected = sorted(n for n in tensors if n not in known and not n.startswith(EXTRA_PREFIX))
+    unexpected = sorted(n for n in arrays if n not in known and not n.startswith(EXTRA_PREFIX))
     if unexpected:
         raise _fail(path, f"unexpected tensor {unexpected[0]!r}")
     for name, shape in expected.items():
-        tensor = tensors[name]
-        if tensor.dtype != torch.float32:
-            raise _fail(path, f"tensor {name!r} has dtype {tensor.dtype}, expected float32")
-        if not bool(torch.isfinite(tensor).all()):
+        tensor = arrays[name]
+        if tensors.codes[name] != "F32":
+            raise _fail(
+                path, f"tensor {name!r} has dtype {tensors.dtype_name(name)}, expected float32"
+            )
+        if not bool(np.isfinite(tensor).all()):
             raise _fail(path, f"tensor {name!r} holds NaN or infinite values")
         if tuple(tensor.shape) != shape:
             layer = name.split(".")[1]
-            mask = tuple(tensors[f"wiring.{layer}"].shape)
+            mask = tuple(arrays[f"wiring.{layer}"].shape)
             raise _fail(
                 path,
                 f"tensor {name!r} has shape {tuple(tensor.shape)}, expected {shape} "
@@ -454,7 +537,7 @@ def _stored_spec(path: Path, metadata: Metadata, wiring: Wiring) -> Spec:
             f"{n.wiring.split()} but the masks hold {split}",
         )
     if metadata.masks_drawn:
-        layer = _first_difference(spec, {f"wiring.{k}": m for k, m in wiring.masks.items()})
+        layer = _first_difference(spec, {f"wiring.{k}": m for k, m in wiring.arrays.items()})
         if layer is not None:
             raise _fail(
                 path,
@@ -464,7 +547,7 @@ def _stored_spec(path: Path, metadata: Metadata, wiring: Wiring) -> Spec:
     return spec
 
 
-def _first_difference(spec: Spec, tensors: dict[str, torch.Tensor]) -> str | None:
+def _first_difference(spec: Spec, tensors: dict[str, Array]) -> str | None:
     """The first mask of ``tensors`` that the spec's seeded draw does not give, else None."""
     n = spec.network
     try:
@@ -478,14 +561,21 @@ def _first_difference(spec: Spec, tensors: dict[str, torch.Tensor]) -> str | Non
         )
     except ValueError:  # sizes the rules cannot draw: the masks were not drawn from the spec
         return MASK_NAMES[0]
-    for name, (_, expected) in zip(MASK_NAMES, drawn.masks.items(), strict=True):
-        stored = tensors[name]
-        if stored.shape != expected.shape or not torch.equal(stored.to(torch.int32), expected):
+    for name, (_, expected) in zip(MASK_NAMES, drawn.arrays.items(), strict=True):
+        stored = _as_numpy(tensors[name])
+        if stored.shape != expected.shape or not np.array_equal(stored, expected):
             return name
     return None
 
 
-def _draws(spec: Spec, tensors: dict[str, torch.Tensor]) -> bool:
+def _as_numpy(tensor: Array) -> np.ndarray:
+    """A numpy array or a torch tensor as a numpy array (a CPU copy of a tensor elsewhere)."""
+    if hasattr(tensor, "detach"):
+        return tensor.detach().cpu().numpy()
+    return np.asarray(tensor)
+
+
+def _draws(spec: Spec, tensors: dict[str, Array]) -> bool:
     """Whether the spec's seeded draw gives exactly the masks among ``tensors``."""
     return _first_difference(spec, tensors) is None
 
@@ -496,13 +586,13 @@ class StoredNetwork:
     spec, the metadata and any extra tensors; building the network is the caller's part."""
 
     path: Path
-    parameters: dict[str, torch.Tensor]
+    parameters: dict[str, np.ndarray]  # float32 arrays, writable, owned by this object
     wiring: Wiring
     spec: Spec
     metadata: Metadata
     computed_sha256: str
     n_bytes: int
-    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
     computed_metadata_sha256: str | None = None  # None: the file has no metadata digest
 
 
@@ -521,11 +611,7 @@ def read_checkpoint(
     path = Path(path)
     data, _header, raw_metadata = _read_file(path)
     metadata = _parse_metadata(path, raw_metadata)
-    try:
-        tensors = safetensors.torch.load(data)
-    except Exception as exc:  # safetensors raises its own error types for malformed files
-        raise _fail(path, f"corrupted safetensors data ({exc})") from None
-    computed = tensor_digest(tensors)
+    tensors, computed = _decode(path, data, _header)
     mismatch = _fail(
         path,
         "checksum mismatch: the tensors do not match the stored SHA-256 "
@@ -558,14 +644,14 @@ def read_checkpoint(
             raise meta_mismatch from None
         raise
     wiring = Wiring.from_masks(
-        wiring.masks, sparsity_level=spec.network.sparsity_level, design=spec.network.wiring
+        wiring.arrays, sparsity_level=spec.network.sparsity_level, design=spec.network.wiring
     )
     extra = {
         name.removeprefix(EXTRA_PREFIX): tensor
-        for name, tensor in tensors.items()
+        for name, tensor in tensors.arrays.items()
         if name.startswith(EXTRA_PREFIX)
     }
-    parameters = {name: tensors[name] for name in expected}
+    parameters = {name: tensors.arrays[name] for name in expected}
     return StoredNetwork(
         path, parameters, wiring, spec, metadata, computed, len(data), extra, computed_meta
     )
@@ -573,11 +659,11 @@ def read_checkpoint(
 
 def write_checkpoint(
     path: str | Path,
-    tensors: dict[str, torch.Tensor],
+    tensors: dict[str, Array],
     spec: Spec,
     *,
     seed: int | None,
-    extra: dict[str, torch.Tensor] | None = None,
+    extra: dict[str, Array] | None = None,
     force: bool = True,
     pruned_from: PrunedFrom | None = None,
 ) -> Path:

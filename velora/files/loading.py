@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import torch
 
     from velora.models import LiquidNCPNetwork
+    from velora.models.arrays import NetworkArrays
 
 
 def load_spec_file(path: str | Path) -> Spec:
@@ -49,3 +50,24 @@ def load_model(
 
     spec = load_spec_file(path)
     return LiquidNCPNetwork.from_spec(spec, device, max_memory=max_memory), spec
+
+
+def load_arrays(
+    path: str | Path, *, max_memory: int | None = DEFAULT_MAX_MEMORY
+) -> tuple[NetworkArrays, Spec]:
+    """``load_model`` with the network as plain arrays (``NetworkArrays``), without importing
+    torch: a checkpoint's are read and checked; a spec's wiring is drawn and its seeded
+    weights are made (with torch) only if they are asked for."""
+    from velora.models.arrays import NetworkArrays
+    from velora.models.layout import parameter_shapes
+
+    if is_checkpoint_path(path):
+        from velora.files.checkpoint_file import read_checkpoint
+
+        stored = read_checkpoint(path, parameter_shapes)
+        network = NetworkArrays.from_checkpoint(
+            stored.wiring, stored.parameters, stored.metadata.seed
+        )
+        return network, stored.spec
+    spec = load_spec_file(path)
+    return NetworkArrays.from_spec(spec, max_memory=max_memory), spec

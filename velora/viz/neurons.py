@@ -285,24 +285,18 @@ class NeuronPlot:
     def states(self, network) -> np.ndarray:
         """The network's state after every collected step, (steps, units), from a zero state
         (in batch mode every row from its own zero state, as the run computed it)."""
-        import torch
+        from velora.models.arrays import forward_numpy
 
         x = np.concatenate(self.x).astype(np.float32)
         ts = np.concatenate(self.timespans).astype(np.float32)
-        device = next(network.parameters()).device
         if self.batch:  # every row one step from a zero state
             xs, tss = x[:, None, :], ts[:, None]
         else:
             xs, tss = x[None], ts[None]
-        h0 = torch.zeros(xs.shape[0], network.n_units, device=device)
-        with torch.inference_mode():
-            _, states = network.forward_sequence(
-                torch.from_numpy(np.ascontiguousarray(xs)).to(device),
-                h0,
-                torch.from_numpy(np.ascontiguousarray(tss)).to(device),
-                return_states=True,
-            )
-        states = states.cpu().numpy()
+        h0 = np.zeros((xs.shape[0], network.n_units), dtype=np.float32)
+        _, states = forward_numpy(
+            network, np.ascontiguousarray(xs), h0, np.ascontiguousarray(tss), return_states=True
+        )
         return states[:, 0, :] if self.batch else states[0]
 
     def figure(self, network) -> tuple[Figure, NeuronPlotInfo]:

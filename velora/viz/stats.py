@@ -117,9 +117,8 @@ class WiringStats:
 
 def layer_masks_numpy(wiring) -> dict[str, np.ndarray]:
     """The three signed masks as int numpy arrays, keyed by layer name."""
-    masks, _ = wiring.data()
     return {
-        name: np.asarray(getattr(masks, attr).cpu().numpy(), dtype=np.int64)
+        name: np.asarray(getattr(wiring.arrays, attr), dtype=np.int64)
         for name, _, _, attr in LAYERS
     }
 

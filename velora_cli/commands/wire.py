@@ -215,7 +215,7 @@ def wire(
     if json_out and masks:
         raise typer.BadParameter("--masks draws on the terminal; it cannot go with --json")
     from velora.files.atomic import check_writable
-    from velora.files.loading import load_model
+    from velora.files.loading import load_arrays
     from velora.viz.figures import check_dpi, plot_format
 
     if plot is not None:
@@ -223,7 +223,7 @@ def wire(
         check_dpi(dpi)
         check_writable(plot, force=force)
 
-    network, spec = load_model(model, max_memory=max_memory)
+    network, spec = load_arrays(model, max_memory=max_memory)
     from velora.viz.stats import layer_masks_numpy, network_stats
 
     title = spec.title

@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from velora.models.layout import HEAD_NAMES
 from velora.wiring import check_int
 
-HEAD_NAMES = ("g_head", "h_head", "f_head_to_g", "f_head_to_h", "proj")
+__all__ = ["HEAD_NAMES", "NCPLiquidCell", "cell_step", "cfc_update", "timespan_column"]
 
 
 def timespan_column(

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from velora.models.lnn.cell import HEAD_NAMES, NCPLiquidCell, cfc_update
+from velora.models import layout
+from velora.models.lnn.cell import NCPLiquidCell, cfc_update
 from velora.spec import DEFAULT_MAX_MEMORY, NetworkSpec, Spec, check_memory
 from velora.wiring import DEFAULT_SPARSITY, LAYER_NAMES, Wiring, layer_sizes
 
@@ -133,23 +134,12 @@ class LiquidNCPNetwork(nn.Module):
     @staticmethod
     def parameter_names() -> list[str]:
         """Names of the 30 parameters (``layers.<layer>.<head>.weight|bias``), in a fixed order."""
-        return [
-            f"layers.{layer}.{head}.{kind}"
-            for layer in LAYER_NAMES
-            for head in HEAD_NAMES
-            for kind in ("weight", "bias")
-        ]
+        return layout.parameter_names()
 
     @staticmethod
     def parameter_shapes(wiring: Wiring) -> dict[str, tuple[int, ...]]:
         """Name and shape of every parameter of a network with ``wiring``, in a fixed order."""
-        sizes = dict(zip(LAYER_NAMES, layer_sizes(wiring.counts), strict=True))
-        shapes: dict[str, tuple[int, ...]] = {}
-        for name in LiquidNCPNetwork.parameter_names():
-            n_in, n_hidden = sizes[name.split(".")[1]]
-            weight = name.endswith(".weight")
-            shapes[name] = (n_hidden, n_in + n_hidden) if weight else (n_hidden,)
-        return shapes
+        return layout.parameter_shapes(wiring)
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
         """Parameters (float32) and signed masks (``wiring.<layer>``, int32), on the CPU.
@@ -169,20 +159,20 @@ class LiquidNCPNetwork(nn.Module):
     def from_tensors(
         cls,
         wiring: Wiring,
-        parameters: dict[str, torch.Tensor],
+        parameters: dict[str, torch.Tensor] | dict[str, np.ndarray],
         *,
         seed: int | None = None,
         device: torch.device | str | None = None,
     ) -> LiquidNCPNetwork:
         """A network around ``wiring`` holding ``parameters`` (names and shapes as
-        ``parameter_shapes``); global random state is left alone."""
+        ``parameter_shapes``, tensors or numpy arrays); global random state is left alone."""
         with torch.random.fork_rng(devices=[]):
             model = cls(wiring.in_features, wiring.n_neurons, wiring.out_features, wiring=wiring)
         model.seed = seed
         with torch.no_grad():
             params = dict(model.named_parameters())
             for name in cls.parameter_shapes(wiring):
-                params[name].copy_(parameters[name])
+                params[name].copy_(torch.as_tensor(parameters[name]))
         return model if device is None else model.to(device)
 
     def save(self, path: str | Path, spec: Spec | None = None) -> Path:

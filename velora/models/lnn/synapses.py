@@ -12,21 +12,27 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from velora.models.arrays import parameter_arrays
+from velora.models.layout import HEAD_NAMES
+from velora.wiring import layer_sizes
+
 if TYPE_CHECKING:
+    from velora.models.arrays import NetworkArrays
     from velora.models.lnn.ncp import LiquidNCPNetwork
 
 
-def strength_matrices(network: LiquidNCPNetwork) -> dict[str, np.ndarray]:
+def strength_matrices(network: LiquidNCPNetwork | NetworkArrays) -> dict[str, np.ndarray]:
     """Each layer's synapse strengths as a float64 (sources, targets) array laid out like its
     mask (zero where the mask has no synapse), keyed by layer (``inter``, ``command``, ``motor``).
     """
+    params = parameter_arrays(network)
     out: dict[str, np.ndarray] = {}
-    for (layer, mask), cell in zip(network.wiring.masks.items(), network.cells(), strict=True):
-        live = mask.detach().cpu().numpy() != 0
-        n_in = cell.in_features
-        squares = np.zeros((cell.n_hidden, n_in), dtype=np.float64)
-        for head in cell.heads():
-            weight = head.weight.detach().cpu().numpy()[:, :n_in].astype(np.float64)
+    for (layer, mask), (n_in, n_hidden) in zip(
+        network.wiring.arrays.items(), layer_sizes(network.wiring.counts), strict=True
+    ):
+        squares = np.zeros((n_hidden, n_in), dtype=np.float64)
+        for head in HEAD_NAMES:
+            weight = params[f"layers.{layer}.{head}.weight"][:, :n_in].astype(np.float64)
             squares += weight * weight
-        out[layer] = np.where(live, np.sqrt(squares).T, 0.0)
+        out[layer] = np.where(mask != 0, np.sqrt(squares).T, 0.0)
     return out

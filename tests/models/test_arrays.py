@@ -1,0 +1,110 @@
+"""NetworkArrays: the torch-free form of a network gives the module's results bit for bit."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from tests.helpers import EXAMPLE
+from velora.files.loading import load_arrays, load_model
+from velora.inference import run_csv
+from velora.models import LiquidNCPNetwork
+from velora.models.arrays import NetworkArrays, forward_numpy, parameter_arrays
+from velora.models.layout import active_parameters, prefers_compiled, total_parameters
+from velora.spec import parse_spec
+
+
+def _inputs(batch: int, steps: int, features: int, units: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, steps, features)).astype(np.float32)
+    h = rng.standard_normal((batch, units)).astype(np.float32)
+    ts = rng.uniform(0.1, 2.0, (batch, steps)).astype(np.float32)
+    return x, h, ts
+
+
+def _arrays(network: LiquidNCPNetwork) -> NetworkArrays:
+    return NetworkArrays.from_checkpoint(network.wiring, parameter_arrays(network), network.seed)
+
+
+@pytest.mark.parametrize(("n", "batch"), [(10, 1), (24, 5), (64, 3), (300, 64)])
+@pytest.mark.parametrize("states", [False, True])
+def test_forward_is_the_modules_bit_for_bit(n, batch, states):
+    """Both loops: the compiled one for small work, the module's BLAS loop where it wins."""
+    network = LiquidNCPNetwork(3, n, 2, seed=n)
+    ours = _arrays(network)
+    assert ours.prefers_compiled(batch) == network.prefers_compiled(batch)
+    x, h, ts = _inputs(batch, 9, 3, network.n_units)
+    with torch.inference_mode():
+        y, h_out = network.forward_sequence(
+            torch.from_numpy(x), torch.from_numpy(h), torch.from_numpy(ts), return_states=states
+        )
+    y2, h2 = ours.forward_sequence(x, h, ts, return_states=states)
+    assert np.array_equal(y.numpy(), y2) and np.array_equal(h_out.numpy(), h2)
+    y3, h3 = forward_numpy(network, x, h, ts, return_states=states)
+    assert np.array_equal(y3, y2) and np.array_equal(h3, h2)
+
+
+def test_the_big_batch_path_hands_over_to_the_module():
+    network = LiquidNCPNetwork(3, 300, 2, seed=1)
+    ours = _arrays(network)
+    assert not prefers_compiled(network.wiring, 64)
+    x, h, ts = _inputs(64, 2, 3, network.n_units)
+    ours.forward_sequence(x, h, ts)
+    assert isinstance(ours._module, LiquidNCPNetwork)
+
+
+def test_parameter_counts_match_the_module():
+    for n in (5, 19, 100):
+        network = LiquidNCPNetwork(4, n, 3, seed=0)
+        assert total_parameters(network.wiring) == network.total_params
+        assert active_parameters(network.wiring) == network.active_params
+
+
+def test_a_spec_draws_its_wiring_and_makes_its_weights_only_when_asked():
+    spec = parse_spec("version: 1\nnetwork: {in_features: 3, n_neurons: 12, out_features: 2}\n")
+    ours = NetworkArrays.from_spec(spec)
+    module = LiquidNCPNetwork.from_spec(spec)
+    for (_, a), (_, b) in zip(ours.wiring.masks.items(), module.wiring.masks.items(), strict=True):
+        assert torch.equal(a, b)
+    assert ours._parameters is None  # nothing made yet
+    expected = parameter_arrays(module)
+    assert set(ours.parameters) == set(expected)
+    assert all(np.array_equal(ours.parameters[k], v) for k, v in expected.items())
+
+
+def test_load_arrays_reads_a_checkpoint_as_load_model_does(good_file):
+    ours, spec = load_arrays(good_file)
+    module, spec2 = load_model(good_file)
+    assert spec == spec2 and ours.seed == module.seed
+    expected = parameter_arrays(module)
+    assert all(np.array_equal(ours.parameters[k], v) for k, v in expected.items())
+
+
+def test_running_a_checkpoint_and_wiring_a_spec_import_no_torch(tmp_path, good_file):
+    """``velora run CHECKPOINT`` and ``velora wire SPEC`` in a fresh process: torch is never
+    imported (start-up time), and the run's output is the one the module gives."""
+    data = tmp_path / "in.csv"
+    rows = "\n".join(f"{i},0.5,-1,{i / 7}" for i in range(40))
+    data.write_text(f"x,y,theta,omega\n{rows}\n")
+    out = tmp_path / "out.csv"
+    code = f"""
+import sys
+from velora_cli.main import app
+for argv in (["run", {str(good_file)!r}, "-i", {str(data)!r}, "-o", {str(out)!r}],
+             ["wire", {str(EXAMPLE)!r}, "--json"]):
+    try:
+        app(argv)
+    except SystemExit as exc:
+        assert not exc.code, exc.code
+print("torch" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "False", done.stdout + done.stderr
+    module, spec = load_model(good_file)
+    expected = tmp_path / "expected.csv"
+    run_csv(module, data, expected, spec=spec)
+    assert out.read_bytes() == expected.read_bytes()

@@ -1,0 +1,62 @@
+"""The parameter layout every velora network shares, torch-free: the five heads of a cell,
+the parameters' names and shapes, their counts, and the choice between the compiled loop and
+PyTorch's BLAS loop. ``LiquidNCPNetwork`` and ``NetworkArrays`` both follow it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from velora.wiring import LAYER_NAMES, Wiring, layer_sizes
+
+HEAD_NAMES = ("g_head", "h_head", "f_head_to_g", "f_head_to_h", "proj")
+# Multiply-adds per step (batch x fused weights) above which the PyTorch BLAS loop wins.
+COMPILED_MAX_MACS = 1_000_000
+
+
+def parameter_names() -> list[str]:
+    """Names of the 30 parameters (``layers.<layer>.<head>.weight|bias``), in a fixed order."""
+    return [
+        f"layers.{layer}.{head}.{kind}"
+        for layer in LAYER_NAMES
+        for head in HEAD_NAMES
+        for kind in ("weight", "bias")
+    ]
+
+
+def parameter_shapes(wiring: Wiring) -> dict[str, tuple[int, ...]]:
+    """Name and shape of every parameter of a network with ``wiring``, in a fixed order: each
+    head of a layer sees the layer's inputs and its own neurons (the recurrent block)."""
+    sizes = dict(zip(LAYER_NAMES, layer_sizes(wiring.counts), strict=True))
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name in parameter_names():
+        n_in, n_hidden = sizes[name.split(".")[1]]
+        weight = name.endswith(".weight")
+        shapes[name] = (n_hidden, n_in + n_hidden) if weight else (n_hidden,)
+    return shapes
+
+
+def fused_size(wiring: Wiring) -> int:
+    """Entries of the three fused weight matrices, (4 n) x (inputs + n) per layer: the
+    multiply-adds of one step of one sequence."""
+    return sum(4 * n * (n_in + n) for n_in, n in layer_sizes(wiring.counts))
+
+
+def prefers_compiled(wiring: Wiring, batch: int) -> bool:
+    """Whether the compiled loop beats PyTorch's BLAS for ``batch`` sequences: true unless the
+    batch's matmul work per step is large (measured crossover, benchmarks/bench_sequence.py)."""
+    return batch * fused_size(wiring) < COMPILED_MAX_MACS
+
+
+def active_parameters(wiring: Wiring) -> int:
+    """Parameters that the masks leave in effect: each head's weights on synapses and on the
+    recurrent block, plus every bias."""
+    total = 0
+    for (_, mask), (_, n) in zip(wiring.arrays.items(), layer_sizes(wiring.counts), strict=True):
+        live = int(np.count_nonzero(mask)) + n * n
+        total += len(HEAD_NAMES) * (live + n)
+    return total
+
+
+def total_parameters(wiring: Wiring) -> int:
+    """Every trainable parameter, masked or not."""
+    return sum(int(np.prod(shape)) for shape in parameter_shapes(wiring).values())
