@@ -484,3 +484,31 @@ def test_bad_delimiters_are_refused(tmp_path: Path, delimiter: str) -> None:
 def test_bare_carriage_returns_get_a_clear_message(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"line 1: lines end in bare carriage returns"):
         CsvReader(write(tmp_path, b"a,b\r1,2\r3,4\r"))
+
+
+NUMBERS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+BOOLS = [True, False, True, True, False, False, False, False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [(NUMBERS, k) for k in ("int8", "uint16", "int32", "int64", "float32", "float64")]
+    + [([1.5, -2.0, 3.25, 1e30], "float64"), (BOOLS, "bool")],
+)
+def test_arrow_and_numpy_convert_as_pyarrow_does(values, kind):
+    """velora's conversions (which spare the import of pandas) give pyarrow's own results,
+    for slices (an offset) and several chunks too; nulls go through pyarrow."""
+    import pyarrow as pa
+
+    from velora.files.chunks import arrow_numpy, numpy_arrow
+
+    array = pa.array(values, type=pa.type_for_alias(kind))
+    for piece in (array, array.slice(3), pa.chunked_array([array, array.slice(2)])):
+        got = arrow_numpy(piece)
+        expected = piece.to_numpy(zero_copy_only=False)
+        assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    back = numpy_arrow(array.to_numpy(zero_copy_only=False))
+    assert back.equals(array)
+    with_nulls = pa.array([1.0, None, 3.0])
+    expected = with_nulls.to_numpy(zero_copy_only=False)
+    assert np.array_equal(arrow_numpy(with_nulls), expected, equal_nan=True)

@@ -345,7 +345,7 @@ class TableReader:
             values = p.seq
             change = pc_not_equal(values)
             starts = np.concatenate([[0], np.flatnonzero(change) + 1]).astype(np.int64)
-            ids = _texts(values.take(pa.array(starts)))
+            ids = _texts(values.take(numpy_arrow(starts)))
             chunk.continues = state.started and state.current == ids[0]
             for i, name in enumerate(ids):
                 if i == 0 and chunk.continues:
@@ -425,7 +425,46 @@ def pc_not_equal(values: pa.Array) -> np.ndarray:
 
     if len(values) < 2:
         return np.zeros(0, dtype=bool)
-    return pc.not_equal(values[1:], values[:-1]).to_numpy(zero_copy_only=False)
+    return arrow_numpy(pc.not_equal(values[1:], values[:-1]))
+
+
+def arrow_numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """``values.to_numpy(zero_copy_only=False)``, read from the buffers for numbers and booleans
+    without nulls: pyarrow's own conversion imports pandas, a third of a small run's start-up.
+    Anything else goes through pyarrow. The result may be read-only."""
+    if isinstance(values, pa.ChunkedArray):
+        if values.num_chunks == 1:
+            return arrow_numpy(values.chunk(0))
+        if values.num_chunks > 1:
+            return np.concatenate([arrow_numpy(chunk) for chunk in values.chunks])
+        return values.to_numpy()
+    kind, n = values.type, len(values)
+    if values.null_count == 0 and n > 0:
+        buffer = values.buffers()[1]
+        if pa.types.is_boolean(kind):  # bit-packed, least significant bit first
+            bits = np.unpackbits(np.frombuffer(buffer, dtype=np.uint8), bitorder="little")
+            return bits[values.offset : values.offset + n].astype(bool)
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+            letter = "f" if pa.types.is_floating(kind) else "i" if kind in _SIGNED else "u"
+            dtype = np.dtype(f"<{letter}{kind.bit_width // 8}")
+            start = values.offset * dtype.itemsize
+            return np.frombuffer(buffer, dtype=dtype, count=n, offset=start)
+    return values.to_numpy(zero_copy_only=False)
+
+
+_SIGNED = (pa.int8(), pa.int16(), pa.int32(), pa.int64())
+
+
+def numpy_arrow(values: np.ndarray | pa.Array) -> pa.Array:
+    """``pa.array(values)`` for a 1-D numpy array, over the same memory where it holds numbers
+    (``pa.array`` imports pandas to look at it, a third of a small run's start-up)."""
+    if isinstance(values, pa.Array):
+        return values
+    if values.ndim == 1 and values.dtype.kind in "iuf" and values.dtype.isnative:
+        values = np.ascontiguousarray(values)
+        kind = pa.from_numpy_dtype(values.dtype)
+        return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
+    return pa.array(values)
 
 
 def _last_start(values: pa.Array) -> int:

@@ -28,7 +28,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from velora.errors import DataError
-from velora.files.chunks import Parsed, TableReader, check_dt
+from velora.files.chunks import Parsed, TableReader, arrow_numpy, check_dt, numpy_arrow
 from velora.files.defaults import DEFAULT_BLOCK_BYTES
 from velora.files.sniff import ARROW_KINDS, KIND_NAMES, TableSource, open_table_source
 from velora.files.sources import Source
@@ -366,7 +366,7 @@ class ArrowReader(TableReader):
     def _column(self, batch: pa.RecordBatch, name: str, lines: np.ndarray, what: str) -> pa.Array:
         column = _plain(batch.column(name))
         if column.null_count:
-            row = int(np.argmax(column.is_null().to_numpy(zero_copy_only=False)))
+            row = int(np.argmax(arrow_numpy(column.is_null())))
             raise self._fail(int(lines[row]), f"{what} (null)", name)
         return column
 
@@ -377,7 +377,7 @@ class ArrowReader(TableReader):
             if pa.types.is_decimal(column.type):
                 column = column.cast(pa.float64())
             with np.errstate(over="ignore"):
-                out[:, j] = column.to_numpy(zero_copy_only=False)
+                out[:, j] = arrow_numpy(column)
         self._check_finite(out, names, lines)
         return out
 
@@ -387,15 +387,15 @@ class ArrowReader(TableReader):
         column = self._column(batch, name, lines, "a missing value")
         t = column.type
         if pa.types.is_date32(t):
-            return column.cast(pa.int32()).to_numpy().astype(np.float64) * 86400.0
+            return arrow_numpy(column.cast(pa.int32())).astype(np.float64) * 86400.0
         if pa.types.is_date64(t):
-            return column.cast(pa.int64()).to_numpy().astype(np.float64) / 1e3
+            return arrow_numpy(column.cast(pa.int64())).astype(np.float64) / 1e3
         if pa.types.is_timestamp(t) or pa.types.is_duration(t):
-            ticks = column.cast(pa.int64()).to_numpy().astype(np.float64)
+            ticks = arrow_numpy(column.cast(pa.int64())).astype(np.float64)
             return ticks / _SECONDS[t.unit]
         if pa.types.is_decimal(t):
             column = column.cast(pa.float64())
-        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+        return np.asarray(arrow_numpy(column), dtype=np.float64)
 
 
 def _pandas_index(schema: pa.Schema) -> list[str]:
@@ -420,9 +420,7 @@ class ParquetWriter:
         """Append rows: one array per column, all the same length."""
         if len(columns) != len(self.names):
             raise ValueError(f"expected {len(self.names)} columns, got {len(columns)}")
-        arrays = [
-            c if isinstance(c, pa.Array) else pa.array(np.ascontiguousarray(c)) for c in columns
-        ]
+        arrays = [numpy_arrow(c) for c in columns]
         table = pa.Table.from_arrays(arrays, names=self.names)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.handle, table.schema)

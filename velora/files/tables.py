@@ -39,7 +39,16 @@ import pyarrow.csv as pacsv
 
 from velora.errors import DataError
 from velora.files.atomic import atomic_write
-from velora.files.chunks import FLOAT32_MAX, Chunk, Parsed, TableReader, check_dt, names_list
+from velora.files.chunks import (
+    FLOAT32_MAX,
+    Chunk,
+    Parsed,
+    TableReader,
+    arrow_numpy,
+    check_dt,
+    names_list,
+    numpy_arrow,
+)
 from velora.files.defaults import (
     DEFAULT_BLOCK_BYTES,
     DEFAULT_DELIMITER,
@@ -487,7 +496,7 @@ class CsvReader(TableReader):
         """Add the time and sequence columns of ``table`` to the parsed float32 columns."""
         time = None
         if self.time_column is not None:
-            time = table[self.time_column].to_numpy()  # type: ignore[index]  # not None: a rest column
+            time = arrow_numpy(table[self.time_column])  # type: ignore[index]  # not None: a rest column
         seq = None
         if self.sequence_column is not None:
             seq = table[self.sequence_column].combine_chunks()  # type: ignore[index]  # as above
@@ -496,7 +505,7 @@ class CsvReader(TableReader):
     def _floats(self, table: pa.Table, names: list[str], lines: np.ndarray) -> np.ndarray:
         out = np.empty((table.num_rows, len(names)), dtype=np.float32)
         for j, name in enumerate(names):
-            out[:, j] = table[name].to_numpy()
+            out[:, j] = arrow_numpy(table[name])
         self._check_finite(out, names, lines)
         return out
 
@@ -741,7 +750,8 @@ class CsvWriter:
 
 def format_rows(columns: Sequence[np.ndarray | pa.Array]) -> bytes:
     """Rows of CSV (no header) for one array per column, as ``CsvWriter.write`` writes them."""
-    table = pa.table(list(columns), names=[f"c{i}" for i in range(len(columns))])
+    arrays = [numpy_arrow(column) for column in columns]
+    table = pa.table(arrays, names=[f"c{i}" for i in range(len(columns))])
     buf = pa.BufferOutputStream()
     try:
         options = pacsv.WriteOptions(include_header=False, quoting_style="none")
