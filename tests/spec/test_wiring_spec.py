@@ -261,14 +261,16 @@ def test_starter_documents_the_section_commented_out() -> None:
 
 def test_memory_estimate_follows_the_design() -> None:
     base = NetworkSpec(10, 2000, 10)
-    # Today's specs: the estimate velora made before designs (recorded from that code).
-    assert estimate_memory(NetworkSpec(4, 16, 1)) == 17176
-    assert estimate_memory(NetworkSpec(10, 20000, 10)) == 19604004800
-    # The split changes the cells' sizes, and so the estimate.
-    # The split sizes the cells: 12 float32 copies of each (n, inputs + n) matrix, plus 52 bytes
-    # per possible synapse for the default draws.
+    # Today's specs: 20 float32 copies of each cell's (n, inputs + n) matrix, plus 52 bytes per
+    # possible synapse for the default draws (10 + 6 + 1 neurons; 8,000 command neurons).
+    assert estimate_memory(NetworkSpec(4, 16, 1)) == 80 * (10 * 14 + 6 * 16 + 1 * 7) + 52 * 106
+    big = 80 * (12000 * 12010 + 8000 * 20000 + 10 * 8010)
+    assert estimate_memory(NetworkSpec(10, 20000, 10)) == big + 52 * (
+        10 * 12000 + 12000 * 8000 + 8000 * 10
+    )
+    # The split sizes the cells, and so the estimate.
     lopsided = NetworkSpec(10, 2000, 10, wiring=WiringDesign(inter_neurons=1999))
-    cells = 48 * (1999 * (10 + 1999) + 1 * (1999 + 1) + 10 * (1 + 10))
+    cells = 80 * (1999 * (10 + 1999) + 1 * (1999 + 1) + 10 * (1 + 10))
     assert estimate_memory(lopsided) == cells + 52 * (10 * 1999 + 1999 * 1 + 1 * 10)
     # Drawing every synapse needs fewer temporaries than the default draws; exact fan-outs too.
     full = NetworkSpec(10, 2000, 10, wiring=WiringDesign("fully_connected"))

@@ -16,6 +16,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -25,7 +26,7 @@ from velora.files import checkpoint, export_c
 from velora.files.atomic import atomic_write
 from velora.models.lnn.cell import cell_step
 from velora.models.lnn.ncp import LiquidNCPNetwork
-from velora.spec import Spec
+from velora.spec import DEFAULT_MAX_MEMORY, Purpose, Spec, check_memory
 
 FORMATS = ("safetensors", "pt2", "onnx", "c")
 SUFFIXES = {".safetensors": "safetensors", ".pt2": "pt2", ".onnx": "onnx", ".c": "c"}
@@ -244,6 +245,7 @@ def export_model(
     timespans: bool = False,
     c_prefix: str | None = None,
     quantize: str | None = None,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
 ) -> ExportResult:
     """Write ``model`` to ``path`` (atomically) and check the file by reading it back.
 
@@ -252,7 +254,8 @@ def export_model(
     and ONNX step graphs a third input ``t`` (batch,), the elapsed time of the step.
     The C format writes ``path`` (.c) and its header (.h), C names beginning with ``c_prefix``
     (default ``velora``), weights float32 or, with ``quantize="int8"``, int8 with a scale per
-    row (see ``velora.files.export_c``).
+    row (see ``velora.files.export_c``). An export estimated to need more than ``max_memory``
+    bytes (None: no limit) is refused before it starts.
     """
     path = Path(path)
     fmt = format_for(path, fmt)
@@ -266,6 +269,7 @@ def export_model(
     for name, value in (("c_prefix", c_prefix), ("quantize", quantize)):
         if value is not None and fmt != "c":
             raise VeloraError(f"{name}: applies to the c format only", parameter=name)
+    check_memory(model.to_spec() if spec is None else spec, max_memory, cast("Purpose", fmt))
     if fmt == "c":
         return _export_c(model, path, spec, force, c_prefix, quantize)
     inputs = random_inputs(model, timespans=timespans)

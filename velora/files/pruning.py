@@ -19,7 +19,7 @@ from velora.files.checkpoint_file import PrunedFrom, tensor_digest, write_checkp
 from velora.files.loading import load_model
 from velora.files.sniff import is_checkpoint_path
 from velora.models.pruning import LayerPruning, Pruning, check_keep, prune_network
-from velora.spec import DEFAULT_MAX_MEMORY
+from velora.spec import DEFAULT_MAX_MEMORY, check_memory
 
 SUFFIX = ".safetensors"
 
@@ -75,6 +75,7 @@ def prune_model(
     else:
         network, spec = load_model(model, max_memory=max_memory)
         sha256 = tensor_digest(network.to_tensors())
+    check_memory(spec, max_memory, "prune")
     pruning = prune_network(network, keep)
     pruned_from = PrunedFrom(
         file=str(model),

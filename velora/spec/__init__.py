@@ -6,7 +6,9 @@ The spec describes a network; building it is the model's job (``LiquidNCPNetwork
 
 from velora.spec.memory import (
     DEFAULT_MAX_MEMORY,
+    PURPOSES,
     MemoryLimitError,
+    Purpose,
     check_memory,
     estimate_memory,
     format_bytes,
@@ -43,11 +45,13 @@ __all__ = [
     "FIELD",
     "FIELDS",
     "MAX_SEED",
+    "PURPOSES",
     "SPEC_VERSION",
     "SUPPORTED_VERSIONS",
     "Field",
     "MemoryLimitError",
     "NetworkSpec",
+    "Purpose",
     "Spec",
     "check_memory",
     "default_names",

@@ -24,7 +24,14 @@ from velora.files.defaults import DEFAULT_DELIMITER
 from velora.files.loading import load_model
 from velora.files.sources import require_files, source_name
 from velora.models import LiquidNCPNetwork
-from velora.spec import DEFAULT_MAX_MEMORY, MAX_SEED, Spec, dump_spec, parse_spec
+from velora.spec import (
+    DEFAULT_MAX_MEMORY,
+    MAX_SEED,
+    Spec,
+    check_memory,
+    dump_spec,
+    parse_spec,
+)
 from velora.training.data import SequenceData, read_sequences, split_by_sequence
 from velora.training.defaults import (
     DEFAULT_BATCH_SIZE,
@@ -201,6 +208,22 @@ def plan_training(
     )
 
 
+def check_training_memory(
+    plan: TrainingPlan, batch_size: int, window: int | None, max_memory: int | None
+) -> int:
+    """The estimated bytes of training ``plan`` in batches of ``batch_size`` sequences and
+    windows of ``window`` steps (None: whole sequences), as far as the data allows; raises
+    ``MemoryLimitError`` above ``max_memory`` (None: no limit)."""
+    steps = plan.train_data.x.shape[1]
+    return check_memory(
+        plan.spec,
+        max_memory,
+        "train",
+        batch=min(batch_size, len(plan.train_data)),
+        window=steps if window is None else min(window, steps),
+    )
+
+
 def train_csv(
     model: str | Path,
     data: str | Path,
@@ -277,6 +300,7 @@ def train_csv(
             max_memory=max_memory,
             delimiter=delimiter,
         )
+        check_training_memory(plan, batch_size, window, max_memory)
         plan.network.to(context.device)
         plan.processes, plan.device = context.world_size, str(context.device)
     if on_start is not None and context.is_main:

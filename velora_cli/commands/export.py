@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from velora_cli.console import count, out
+from velora_cli.options import MAX_MEMORY_DEFAULT, MaxMemory
 
 
 class ExportFormat(StrEnum):
@@ -86,6 +87,7 @@ def export(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing output file.")
     ] = False,
+    max_memory: MaxMemory = MAX_MEMORY_DEFAULT,  # type: ignore[assignment]
 ) -> None:
     """Save MODEL as a checkpoint (or a pt2 / ONNX step graph, or C) and check the file round trip.
 
@@ -102,7 +104,7 @@ def export(
     chosen = format_for(output, fmt.value if fmt is not None else None)
     for path in output_paths(output, chosen):
         check_writable(path, force=force)
-    network, spec = load_model(model)
+    network, spec = load_model(model, max_memory=max_memory)
     result = export_model(
         network,
         output,
@@ -112,6 +114,7 @@ def export(
         timespans=timespans,
         c_prefix=c_prefix,
         quantize=quantize.value if quantize is not None else None,
+        max_memory=max_memory,
     )
     if result.format == "c":
         _show_c(result)
