@@ -21,7 +21,6 @@ the output is byte for byte the one-process output, with a few chunks in flight 
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import threading
 import time
@@ -42,7 +41,7 @@ from velora.distributed import (
     single_process,
 )
 from velora.errors import VeloraError
-from velora.files.atomic import atomic_write, check_writable
+from velora.files.atomic import atomic_write, check_writable, companions
 from velora.files.defaults import DEFAULT_DELIMITER
 from velora.files.loading import load_arrays, load_model
 from velora.files.sniff import is_checkpoint_path
@@ -67,19 +66,6 @@ if TYPE_CHECKING:
 MODES = ("sequence", "batch")
 MAX_BATCH = 512  # sequences per forward_sequence call
 PAD_WASTE = 0.75  # a group's shortest sequence is at least this fraction of its longest
-
-
-def _new(path: Path) -> list[Path]:
-    """``[path]`` when nothing is there yet (a file this run may remove again), else ``[]``."""
-    return [] if os.path.lexists(path) else [path]
-
-
-def _remove_if_failed(failure: type[BaseException] | None, paths: list[Path]) -> None:
-    """Remove the files a run published when it failed after all (an exit callback that runs
-    after the table's own publishing)."""
-    if failure is not None:
-        for path in paths:
-            Path(path).unlink(missing_ok=True)
 
 
 @dataclass
@@ -478,9 +464,8 @@ def run_csv(
             time_column=reader.time_column,
             hidden=hidden,
         )
-    pictures: list[Path] = []  # pictures this run published, to remove if it fails after all
     with contextlib.ExitStack() as stack:
-        stack.push(lambda kind, *_: _remove_if_failed(kind, pictures))  # runs last
+        pictures = stack.enter_context(companions())  # they go if the table is not kept
         handle: IO[bytes] | str | Path | None = output
         if path_out is not None:
             handle = stack.enter_context(atomic_write(path_out, force=force))
@@ -523,10 +508,10 @@ def run_csv(
         # The pictures are published before the table (still a temporary file here): if one
         # fails, the table is not kept; if publishing the table fails, the new pictures go.
         if collector is not None and plot_path is not None:
-            pictures += _new(plot_path)
+            pictures.add(plot_path)
             collector.save(plot_path, dpi=dpi, force=force)
         if neurons is not None and neuron_path is not None:
-            pictures += _new(neuron_path)
+            pictures.add(neuron_path)
             neurons.save(network, neuron_path, dpi=dpi, force=force)
     seconds = time.perf_counter() - start
     return RunSummary(rows, sequences, seconds, names, plot_path, neuron_path,

@@ -141,3 +141,16 @@ def test_a_slow_pipe_reads_like_a_file(tmp_path) -> None:
     data = ("a,b\n" + "\n".join(rows) + "\n").encode()
     table = np.concatenate([c.x for c in open_table(Input(Trickle(data), "t"), block_bytes=999)])
     assert table.shape == (3000, 2) and table[-1].tolist() == [2999, 1499.5]
+
+
+def test_a_stream_scope_forgets_the_streams_claimed_inside(tmp_path):
+    """The command line runs each command in a scope: a device one command read is free for
+    the next; without a scope a stream stays claimed."""
+    from velora.files.sources import TABLE, WHOLE, claim, stream_scope
+
+    with stream_scope():
+        claim("/dev/zero", TABLE)
+        with pytest.raises(DataError, match="already read as"):
+            claim("/dev/zero", WHOLE)
+    with stream_scope():
+        claim("/dev/zero", WHOLE)  # free again

@@ -162,6 +162,48 @@ def _output_errors(path: Path, *, own: bool = True) -> Iterator[None]:
         raise error from None
 
 
+def _temporary(path: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    """A new temporary file beside ``path``: its descriptor and name. A folder that exists but
+    takes no new files (``/proc``, ``/sys``) says so, rather than "no such file"."""
+    try:
+        return tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT and path.parent.is_dir():
+            raise VeloraError(
+                f"{path}: cannot write: folder {str(path.parent)!r} takes no new files"
+            ) from None
+        with _output_errors(path):
+            raise
+
+
+class Companions:
+    """Files a command publishes beside its main output, which go again if the command fails
+    after all: a command leaves all of its outputs or none. Only files that did not exist
+    before are removed (a device, or a file replaced with ``force``, stays)."""
+
+    def __init__(self) -> None:
+        self.paths: list[Path] = []
+
+    def add(self, path: str | Path) -> None:
+        """Call before publishing ``path``."""
+        if not os.path.lexists(path):
+            self.paths.append(Path(path))
+
+
+@contextmanager
+def companions() -> Iterator[Companions]:
+    """``Companions`` removed when the block fails; publish the main output last inside it
+    (e.g. an ``atomic_write`` entered after this), so that a failure to publish it takes the
+    companions along."""
+    published = Companions()
+    try:
+        yield published
+    except BaseException:
+        for path in published.paths:
+            path.unlink(missing_ok=True)
+        raise
+
+
 @contextmanager
 def atomic_write(
     path: str | Path, *, force: bool = False, mode: str = "wb", newline: str | None = None
@@ -179,8 +221,7 @@ def atomic_write(
         with _output_errors(path, own=False), handle:
             yield handle
         return
-    with _output_errors(path):
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary(path, f".{path.name}.", ".tmp")
     try:
         with (
             _output_errors(path, own=False),
@@ -208,8 +249,7 @@ def atomic_path(path: str | Path, *, force: bool = False) -> Iterator[Path]:
         with _output_errors(path, own=False):
             yield path
         return
-    with _output_errors(path):
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    fd, tmp = _temporary(path, f".{path.stem}.", path.suffix)
     os.close(fd)
     try:
         with _output_errors(path, own=False):

@@ -14,6 +14,7 @@ is a one-line error naming it, never a silently empty read.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import lzma
 import os
@@ -21,7 +22,7 @@ import stat
 import sys
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from velora.errors import DataError
@@ -241,7 +242,22 @@ def _key(source: Source) -> tuple:
 
 
 _LOCK = threading.Lock()
-_STREAMS: dict[tuple, Input] = {}  # every stream this process opened, by what identifies it
+_STREAMS: dict[tuple, Input] = {}  # every stream opened (in this scope), by what identifies it
+
+
+@contextlib.contextmanager
+def stream_scope() -> Iterator[None]:
+    """Streams claimed inside are forgotten at the end: one command's inputs do not speak for
+    the next command run in the same process (the command line runs each command in one).
+    Without a scope, a stream stays claimed for the life of the process."""
+    with _LOCK:
+        saved = dict(_STREAMS)
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _STREAMS.clear()
+            _STREAMS.update(saved)
 
 
 def claim(source: Source, owner: str, *, name: str | None = None) -> Input:
