@@ -17,6 +17,7 @@ import typer
 from velora import __version__
 from velora.distributed import PeerFailure, is_main_process
 from velora.errors import VeloraError
+from velora.files.sources import stream_scope
 from velora_cli.console import err, fail_line, show_library_notes
 from velora_cli.usage import VeloraCommand, VeloraGroup
 
@@ -86,7 +87,8 @@ def main_exit_code(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     show_library_notes(True)  # commands with --quiet turn the notes off
     try:
-        code = app(args=argv, prog_name="velora", standalone_mode=False)
+        with stream_scope():  # each command claims its own streams
+            code = app(args=argv, prog_name="velora", standalone_mode=False)
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

@@ -262,16 +262,3 @@ def test_init_prints_each_next_command_on_its_own_line(tmp_path, monkeypatch, ca
         f"  velora validate {shown}",
         f"  velora wire {shown} --plot wiring.png",
     ]
-
-
-def test_an_error_is_one_bounded_line_whatever_the_path_holds(tmp_path, capsys) -> None:
-    from velora_cli.console import MAX_ERROR_CHARS
-
-    odd = tmp_path / "a\nb\x1b[31m.yaml"
-    assert main_exit_code(["validate", str(odd)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "b\\x1b[31m.yaml: no such file" in err
-    long = tmp_path / ("x" * 5000 + ".csv")
-    assert main_exit_code(["run", "examples/pendulum.yaml", "-i", str(long)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and len(err) <= MAX_ERROR_CHARS + 20 and " ... " in err

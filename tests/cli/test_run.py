@@ -136,15 +136,6 @@ def test_stdout_is_the_default_output(tmp_path, spec, net, capsysbinary) -> None
     assert np.array_equal(np.float32([[float(v) for v in ln.split(",")] for ln in lines[1:]]), y)
 
 
-def test_a_bad_first_chunk_leaves_stdout_empty(tmp_path, spec, capsysbinary) -> None:
-    data = tmp_path / "in.csv"
-    data.write_text("a,b,c\n1,2,3\n4,five,6\n")
-    assert cli(spec, "-i", data, "--quiet") == 2
-    captured = capsysbinary.readouterr()
-    assert captured.out == b""  # not even the header
-    assert b"line 3, column 'b': 'five' is not a number" in captured.err
-
-
 # -- chunking ---------------------------------------------------------------------------------
 
 
