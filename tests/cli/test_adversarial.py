@@ -7,7 +7,6 @@ CSV header); and nothing left behind: no new file besides the outputs of a comma
 succeeds, no temporary file, every entry that was there before the same (a file byte for byte,
 a link and a special file as they were). A row runs in-process through ``main_exit_code``, in a
 process of its own only where the case needs one (standard input, a closed standard output).
-A row whose promise is not kept yet names why in ``broken`` and must fail until it is.
 
 Cases that are not one command line, or that are checked more closely, live elsewhere:
 
@@ -81,7 +80,6 @@ class Case:
     out: str | None = ""  # stdout holds this ("": nothing at all); None: not checked
     via: str = "in-process"  # or a process: "stdin file" (the file STDIN), "endless stdin",
     # "closed stdout"
-    broken: str = ""  # a promise not kept yet (why): the row must fail until it is
 
 
 # ---- inputs made in the folder -------------------------------------------------------------
@@ -567,7 +565,6 @@ CATALOGUE = [
         ),
         2,
         (NO_SPACE,),
-        broken="train keeps the checkpoint it wrote before the loss plot failed",
     ),
     Case(
         "output: standard output closed",
@@ -900,12 +897,7 @@ def in_a_process(argv: list[str], folder: Path, via: str) -> tuple[int, str, str
     return done.returncode, done.stdout, done.stderr
 
 
-PARAMS = [
-    pytest.param(case, id=case.name, marks=pytest.mark.xfail(strict=True, reason=case.broken))
-    if case.broken
-    else pytest.param(case, id=case.name)
-    for case in CATALOGUE
-]
+PARAMS = [pytest.param(case, id=case.name) for case in CATALOGUE]
 
 
 @pytest.mark.parametrize("case", PARAMS)

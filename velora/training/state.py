@@ -127,6 +127,11 @@ def save_trained(
     return checkpoint.save(model, path, spec, extra=state_to_tensors(result.state), force=force)
 
 
+def encode_trained(model: LiquidNCPNetwork, result: FitResult, spec: Spec | None = None) -> bytes:
+    """The bytes ``save_trained`` writes."""
+    return checkpoint.encode(model, spec, extra=state_to_tensors(result.state))
+
+
 def load_train_state(path: str | Path, model: LiquidNCPNetwork) -> TrainState:
     """The training state saved by ``save_trained`` in ``path``, checked against ``model``.
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from velora.distributed import setup
 from velora.errors import SpecError, VeloraError
-from velora.files.atomic import check_writable
+from velora.files.atomic import atomic_write, check_writable, companions
 from velora.files.defaults import DEFAULT_DELIMITER
 from velora.files.loading import load_model
 from velora.files.sources import require_files, source_name
@@ -44,7 +44,7 @@ from velora.training.defaults import (
     LossName,
 )
 from velora.training.fitting import FitProgress, FitResult, TrainState, fit, resolve_seed
-from velora.training.state import load_train_state, save_trained
+from velora.training.state import encode_trained, load_train_state
 from velora.viz.figures import DEFAULT_DPI, check_dpi, plot_format
 
 
@@ -324,10 +324,15 @@ def train_csv(
     start_epoch = plan.resume_state.epoch if plan.resume_state is not None else 0
     if not context.is_main or (result.interrupted and result.epochs_run == start_epoch):
         return TrainingRun(plan, result, None, None, main=context.is_main)
-    save_trained(plan.network, output, result, plan.spec, force=force)
-    if plot is not None:
-        from velora.viz.loss import save_loss_plot
+    encoded = encode_trained(plan.network, result, plan.spec)
+    # The loss plot is published while the checkpoint is still a temporary file: if the plot
+    # fails, no checkpoint is kept; if publishing the checkpoint fails, the new plot goes too.
+    with companions() as published, atomic_write(output, force=force) as handle:
+        handle.write(encoded)
+        if plot is not None:
+            from velora.viz.loss import save_loss_plot
 
-        title = f"velora train: {plan.spec.title}"
-        save_loss_plot(result, plot, dpi=dpi, force=force, loss=loss, title=title)
+            published.add(plot)
+            title = f"velora train: {plan.spec.title}"
+            save_loss_plot(result, plot, dpi=dpi, force=force, loss=loss, title=title)
     return TrainingRun(plan, result, output, plot)
