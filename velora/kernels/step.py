@@ -32,19 +32,27 @@ def preactivate(z, n_in, weight_t, bias, n, pre):
 
 
 @numba.njit(cache=True, inline="always")
+def cfc_mix(g, hh, a_f, t):
+    """The step after the two tanh, for one neuron: gate = sigmoid(a_f * t) and
+    h' = g + gate * (h~ - g); returns (gate, h'). Shared with the BLAS training loop, which
+    takes its tanh from numpy."""
+    one = np.float32(1.0)
+    gate = one / (one + math.exp(-(a_f * t)))
+    return gate, g + gate * (hh - g)
+
+
+@numba.njit(cache=True, inline="always")
 def cfc_layer(z, n_in, weight_t, bias, n, t, pre, y, h_new, g_s, hh_s, gate_s):
     """One cell for a block: z (rows, n_in + n) -> y, h_new (rows, n). Keeps g, h~ and the gate
     in g_s, hh_s and gate_s (rows, n) for back-propagation; inference passes scratch arrays."""
     rows = z.shape[0]
     preactivate(z, n_in, weight_t, bias, n, pre)
-    one = np.float32(1.0)
     for r in range(rows):
         tr = t[r]
         for j in range(n):
             g = math.tanh(pre[r, j])
             hh = math.tanh(pre[r, n + j])
-            gate = one / (one + math.exp(-(pre[r, 2 * n + j] * tr)))
-            new = g + gate * (hh - g)
+            gate, new = cfc_mix(g, hh, pre[r, 2 * n + j], tr)
             g_s[r, j] = g
             hh_s[r, j] = hh
             gate_s[r, j] = gate

@@ -11,6 +11,8 @@ from velora.wiring import LAYER_NAMES, Wiring, layer_sizes
 HEAD_NAMES = ("g_head", "h_head", "f_head_to_g", "f_head_to_h", "proj")
 # Multiply-adds per step (batch x fused weights) above which the PyTorch BLAS loop wins.
 COMPILED_MAX_MACS = 1_000_000
+# The same for training: above it the BLAS training loop beats the compiled one.
+COMPILED_TRAINING_MAX_MACS = 100_000
 
 
 def parameter_names() -> list[str]:
@@ -45,6 +47,12 @@ def prefers_compiled(wiring: Wiring, batch: int) -> bool:
     """Whether the compiled loop beats PyTorch's BLAS for ``batch`` sequences: true unless the
     batch's matmul work per step is large (measured crossover, benchmarks/bench_sequence.py)."""
     return batch * fused_size(wiring) < COMPILED_MAX_MACS
+
+
+def prefers_compiled_training(wiring: Wiring, batch: int) -> bool:
+    """Whether the compiled training loop beats the BLAS one for ``batch`` sequences on the
+    CPU (measured crossover, benchmarks/bench_train.py)."""
+    return batch * fused_size(wiring) < COMPILED_TRAINING_MAX_MACS
 
 
 def active_parameters(wiring: Wiring) -> int:

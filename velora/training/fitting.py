@@ -173,8 +173,11 @@ def fit(
     best monitored loss (validation if ``val_data`` is given, else training). Ctrl-C during
     training ends the run cleanly: the result has ``interrupted=True`` and the model the best
     weights of the completed epochs. ``resume_state`` continues from a ``FitResult.state``.
-    ``compiled``: run each window through the compiled forward/backward loop (CPU); None picks
-    it when the network and batch are small enough for it to beat PyTorch's own loop.
+    ``compiled``: True runs each window through the compiled forward/backward loop (CPU), False
+    through PyTorch's loop (autograd); None picks the quickest for each batch
+    (``model.training_backend``): on the CPU the compiled loop for small networks and batches,
+    else the BLAS loop (every matrix product in BLAS, back-propagation written by hand); on
+    other devices PyTorch's.
     ``seed`` fixes the batch order: None takes the resumed run's seed, else the network's own
     (``model.seed``, the spec's seed for a network built from a spec), else 0.
     ``context`` (default ``velora.distributed.current()``): as one of several processes, call
@@ -351,10 +354,11 @@ def resolve_seed(model: nn.Module, resume_state: TrainState | None = None) -> in
 
 
 def _backend(model: LiquidNCPNetwork, batch: int, compiled: bool | None) -> Backend:
-    """The loop for a batch: compiled (CPU, small enough to beat BLAS) or PyTorch's."""
-    on_cpu = next(model.parameters()).device.type == "cpu"
+    """The loop for a batch: the model's choice (None), the compiled loop (True, on the CPU) or
+    PyTorch's (False)."""
     if compiled is None:
-        compiled = on_cpu and model.prefers_compiled(batch)
+        return model.training_backend(batch)
+    on_cpu = next(model.parameters()).device.type == "cpu"
     return "compiled" if compiled and on_cpu else "torch"
 
 

@@ -15,10 +15,8 @@ from velora.models.lnn.cell import NCPLiquidCell, cfc_update
 from velora.spec import DEFAULT_MAX_MEMORY, NetworkSpec, Spec, check_memory
 from velora.wiring import DEFAULT_SPARSITY, LAYER_NAMES, Wiring, layer_sizes
 
-Backend = Literal["auto", "compiled", "torch"]
-BACKENDS = ("auto", "compiled", "torch")
-# Multiply-adds per step (batch x fused weights) above which the PyTorch BLAS loop wins.
-COMPILED_MAX_MACS = 1_000_000
+Backend = Literal["auto", "compiled", "blas", "torch"]
+BACKENDS = ("auto", "compiled", "blas", "torch")
 
 
 class LiquidNCPNetwork(nn.Module):
@@ -253,8 +251,11 @@ class LiquidNCPNetwork(nn.Module):
 
         ``timespans`` is a float or (batch, time) elapsed times. ``backend``: "compiled" runs the
         step loop compiled on the CPU (with gradients through the compiled
-        back-propagation loop); "torch" runs the PyTorch loop (any device, autograd); "auto"
-        takes the compiled loop outside autograd on the CPU when ``prefers_compiled(batch)``.
+        back-propagation loop); "blas" runs it on the CPU with every matrix product in BLAS and
+        a hand-written back-propagation, the quicker one to train larger networks with (no
+        ``return_states``); "torch" runs the PyTorch loop (any device, autograd); "auto" takes
+        the compiled loop outside autograd on the CPU when ``prefers_compiled(batch)``, else
+        the PyTorch loop.
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -268,12 +269,15 @@ class LiquidNCPNetwork(nn.Module):
         on_cpu = x.device.type == "cpu"
         if backend == "auto":
             compiled = not needs_grad and on_cpu and self.prefers_compiled(batch)
-        else:
-            compiled = backend == "compiled"
-            if compiled and not on_cpu:
-                raise ValueError(f"the compiled loop runs on the CPU, not on {x.device}")
-        if not compiled or steps == 0:
+            backend = "compiled" if compiled else "torch"
+        elif backend != "torch" and not on_cpu:
+            raise ValueError(f"the {backend} loop runs on the CPU, not on {x.device}")
+        if backend == "torch" or steps == 0:
             return self._forward_eager(x, h, ts, return_states)
+        if backend == "blas":
+            if return_states:
+                raise ValueError("return_states is not available with backend='blas'")
+            return self._forward_blas(x, h, ts)
         if needs_grad:
             if return_states:
                 raise ValueError(
@@ -287,8 +291,15 @@ class LiquidNCPNetwork(nn.Module):
         """Whether the compiled loop beats PyTorch's BLAS for ``batch`` sequences: true unless
         the batch's matmul work per step is large (measured crossover, see
         benchmarks/bench_sequence.py)."""
-        macs = sum(c.sparsity_mask.numel() * 4 for c in self.cells())
-        return batch * macs < COMPILED_MAX_MACS
+        return layout.prefers_compiled(self.wiring, batch)
+
+    def training_backend(self, batch: int) -> Backend:
+        """The loop that trains ``batch`` sequences quickest (``fit``'s choice): on the CPU the
+        compiled loop while the batch's matmul work per step is small, else the BLAS loop
+        (measured crossover, see benchmarks/bench_train.py); PyTorch's loop on other devices."""
+        if self.device.type != "cpu":
+            return "torch"
+        return "compiled" if layout.prefers_compiled_training(self.wiring, batch) else "blas"
 
     @property
     def device(self) -> torch.device:
@@ -387,7 +398,19 @@ class LiquidNCPNetwork(nn.Module):
         one compiled call (``velora.kernels.backprop``)."""
         from velora.kernels.backprop import CompiledSequence
 
+        return CompiledSequence.apply(x, h, ts.contiguous(), *self._fused_list())
+
+    def _forward_blas(
+        self, x: torch.Tensor, h: torch.Tensor, ts: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The BLAS loop (``velora.kernels.backprop.BlasSequence``), with or without gradients."""
+        from velora.kernels.backprop import BlasSequence
+
+        return BlasSequence.apply(x, h, ts, *self._fused_list())
+
+    def _fused_list(self) -> list[torch.Tensor]:
+        """Every cell's fused weight and bias, in order: W1, b1, W2, b2, W3, b3."""
         fused: list[torch.Tensor] = []
         for cell in self.cells():
             fused.extend(cell.fused())
-        return CompiledSequence.apply(x, h, ts.contiguous(), *fused)
+        return fused
