@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	mkdir -p $(OUT)
+	$(BIN)/velora warmup
 	$(BIN)/velora --version
 	$(BIN)/velora wire examples/pendulum.yaml --plot $(OUT)/wiring.png --force
 	$(BIN)/velora wire examples/cartpole.yaml --plot $(OUT)/wiring-design.png --force
@@ -48,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_run.py
 	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_gpu.py
+	$(BIN)/python benchmarks/bench_startup.py
 
 # Property tests only, at random and with 20 times the examples (make test is deterministic).
 fuzz: $(STAMP)

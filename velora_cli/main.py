@@ -73,7 +73,18 @@ def main(
 def _register() -> None:
     """Add every subcommand; modules import torch lazily so ``--help`` stays fast."""
     # In the order of a user's workflow, which is the order --help lists them in.
-    for name in ("init", "validate", "wire", "run", "train", "eval", "prune", "export", "inspect"):
+    for name in [
+        "init",
+        "validate",
+        "wire",
+        "run",
+        "train",
+        "eval",
+        "prune",
+        "export",
+        "inspect",
+        "warmup",
+    ]:
         module = import_module(f"velora_cli.commands.{name}")
         app.command(name, cls=VeloraCommand)(getattr(module, name))
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tests.helpers import examples
 from velora.errors import DataError
+from velora.files import tables
 from velora.files.tables import CsvReader
 from velora.kernels.csvparse import count_newlines, parse_plain
 
@@ -118,7 +119,9 @@ CELL = st.one_of(
 
 def read_all(path, fast_path: bool, monkeypatch) -> object:
     with monkeypatch.context() as patch:
-        if not fast_path:
+        if fast_path:  # every block to the compiled parser, however small
+            patch.setattr(tables, "COMPILED_MIN_BYTES", 0)
+        else:
             patch.setattr(CsvReader, "_parse_plain", lambda *args: None)
         try:
             chunks = list(CsvReader(path, block_bytes=64))
@@ -189,3 +192,29 @@ def test_blank_lines_do_not_change_the_values(tmp_path, monkeypatch) -> None:
         x = np.concatenate([c.x for c in CsvReader(path)])
         assert fast_path == [compiled]  # one block: the compiled parser, or pyarrow
         assert x.view(np.uint32).tolist() == values.view(np.uint32).tolist()
+
+
+def test_a_small_file_is_read_without_the_compiled_parser(tmp_path, monkeypatch) -> None:
+    """Below COMPILED_MIN_BYTES a block goes to pyarrow (a first run need not build the
+    parser); above it to the compiled parser; the values are the same bits either way."""
+    values = np.random.default_rng(3).standard_normal((9000, 2)).astype(np.float32)
+    rows = [f"{a:.9g},{b:.9g}" for a, b in values.tolist()]
+    path = tmp_path / "in.csv"
+    path.write_text("a,b\n" + "\n".join(rows) + "\n")
+    assert path.stat().st_size > tables.COMPILED_MIN_BYTES
+    taken = []
+    parse_plain = CsvReader._parse_plain
+
+    def spy(self, *args):
+        parsed = parse_plain(self, *args)
+        taken.append(parsed is not None)
+        return parsed
+
+    monkeypatch.setattr(CsvReader, "_parse_plain", spy)
+    big = np.concatenate([c.x for c in CsvReader(path)])
+    assert taken == [True]
+    taken.clear()
+    small = np.concatenate([c.x for c in CsvReader(path, block_bytes=4096)])
+    assert taken and not any(taken)  # every block below the threshold
+    assert big.view(np.uint32).tolist() == values.view(np.uint32).tolist()
+    assert small.view(np.uint32).tolist() == values.view(np.uint32).tolist()

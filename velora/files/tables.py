@@ -64,7 +64,6 @@ from velora.files.sniff import (
 )
 from velora.files.sources import Input, Source
 from velora.kernels import threads
-from velora.kernels.csvparse import count_newlines, parse_plain
 
 __all__ = [
     "DEFAULT_BLOCK_BYTES",
@@ -90,6 +89,10 @@ _FIRST_BLANK = re.compile(rb"[ \t]+\r?(?:\n|\Z)")  # the same for a block's firs
 # In a stretch of spaces, tabs and line breaks: a carriage return that does not end its line.
 _STRAY_CR = re.compile(rb"\r[^\n]")
 _SCAN_BYTES = 1 << 16  # look-ahead steps when a stream's first data lines are blank
+
+# Blocks of CSV below this many bytes are parsed by pyarrow alone: quick enough at that size,
+# and a small file then needs none of the compiled parser (a first run does not build it).
+COMPILED_MIN_BYTES = 64 * 1024
 
 
 def _is_number(text: str) -> bool:
@@ -430,9 +433,13 @@ class CsvReader(TableReader):
 
     def _parse_plain(self, block: bytes, first_line: int, n_newlines: int) -> Parsed | None:
         """The fast path: the compiled parser for the float32 columns, in parallel pieces of
-        whole lines (None if it declines; the slow path then parses the block)."""
-        if self.delimiter != ",":  # the compiled parser knows commas only
-            return None
+        whole lines (None if it declines; the slow path then parses the block, to the same
+        bits). A small block goes the slow path, which is as quick there and needs no
+        compiled loop loaded (or built, on a first run)."""
+        if self.delimiter != "," or len(block) < COMPILED_MIN_BYTES:
+            return None  # the compiled parser knows commas only
+        from velora.kernels.csvparse import count_newlines, parse_plain
+
         rows = n_newlines
         if not block.endswith(b"\n"):  # the parser needs a final newline to stop at
             block += b"\n"
@@ -652,7 +659,12 @@ def _empty_blank_lines(block: bytes) -> bytes:
 
 
 def _count_newlines(block: bytes) -> int:
-    """Number of b"\\n" in ``block`` (compiled: several times faster than bytes.count)."""
+    """Number of b"\\n" in ``block`` (compiled: several times faster than bytes.count on large
+    blocks; a small one is counted by bytes.count, without loading the compiled loop)."""
+    if len(block) < COMPILED_MIN_BYTES:
+        return block.count(b"\n")
+    from velora.kernels.csvparse import count_newlines
+
     return int(count_newlines(np.frombuffer(block, dtype=np.uint8), 0, len(block)))
 
 

@@ -28,79 +28,84 @@ from velora.kernels.step import BLOCK, cfc_layer, cfc_mix
 @numba.njit(cache=True)
 def sequence_forward(x, ts, h0, w1, b1, w2, b2, w3, b3, n1, n2, n3):
     """Like ``velora.kernels.sequence.run_sequence`` and also returns, per layer, every step's
-    input z and its g, h~ and gate: z_l (B, T, inputs + n_l), act_l (3, B, T, n_l)."""
+    input z and its g, h~ and gate: z_l (B, T, inputs + n_l), act_l (3, B, T, n_l). The three
+    cells run in a loop over one copy of the step, as in the inference loop."""
     batch, steps, nf = x.shape
     dt = x.dtype
     y_out = np.empty((batch, steps, n3), dtype=dt)
     h_out = np.empty_like(h0)
-    zs1 = np.empty((batch, steps, nf + n1), dtype=dt)
-    zs2 = np.empty((batch, steps, n1 + n2), dtype=dt)
-    zs3 = np.empty((batch, steps, n2 + n3), dtype=dt)
-    a1 = np.empty((3, batch, steps, n1), dtype=dt)
-    a2 = np.empty((3, batch, steps, n2), dtype=dt)
-    a3 = np.empty((3, batch, steps, n3), dtype=dt)
+    kept = (
+        np.empty((batch, steps, nf + n1), dtype=dt),
+        np.empty((batch, steps, n1 + n2), dtype=dt),
+        np.empty((batch, steps, n2 + n3), dtype=dt),
+    )
+    acts = (
+        np.empty((3, batch, steps, n1), dtype=dt),
+        np.empty((3, batch, steps, n2), dtype=dt),
+        np.empty((3, batch, steps, n3), dtype=dt),
+    )
+    weights = (w1, w2, w3)
+    biases = (b1, b2, b3)
+    sizes = (n1, n2, n3)
+    inputs = (nf, n1, n2)
+    offsets = (0, n1, n1 + n2)
+    wide = max(n1, n2, n3)
     n_blocks = (batch + BLOCK - 1) // BLOCK
     for blk in range(n_blocks):
         lo = blk * BLOCK
         hi = min(lo + BLOCK, batch)
         rows = hi - lo
-        z1 = np.zeros((rows, nf + n1), dtype=dt)
-        z2 = np.zeros((rows, n1 + n2), dtype=dt)
-        z3 = np.zeros((rows, n2 + n3), dtype=dt)
-        p1 = np.empty((rows, 4 * n1), dtype=dt)
-        p2 = np.empty((rows, 4 * n2), dtype=dt)
-        p3 = np.empty((rows, 4 * n3), dtype=dt)
-        y1 = np.empty((rows, n1), dtype=dt)
-        y2 = np.empty((rows, n2), dtype=dt)
-        y3 = np.empty((rows, n3), dtype=dt)
-        h1 = np.empty((rows, n1), dtype=dt)
-        h2 = np.empty((rows, n2), dtype=dt)
-        h3 = np.empty((rows, n3), dtype=dt)
-        s1 = np.empty((3, rows, n1), dtype=dt)
-        s2 = np.empty((3, rows, n2), dtype=dt)
-        s3 = np.empty((3, rows, n3), dtype=dt)
+        zs = (
+            np.zeros((rows, nf + n1), dtype=dt),
+            np.zeros((rows, n1 + n2), dtype=dt),
+            np.zeros((rows, n2 + n3), dtype=dt),
+        )
+        pre = np.empty((rows, 4 * wide), dtype=dt)
+        y = np.empty((rows, wide), dtype=dt)
+        h = np.empty((rows, wide), dtype=dt)
+        g_s = np.empty((rows, wide), dtype=dt)
+        hh_s = np.empty((rows, wide), dtype=dt)
+        gate_s = np.empty((rows, wide), dtype=dt)
         t = np.empty(rows, dtype=dt)
-        for r in range(rows):
-            for j in range(n1):
-                z1[r, nf + j] = h0[lo + r, j]
-            for j in range(n2):
-                z2[r, n1 + j] = h0[lo + r, n1 + j]
-            for j in range(n3):
-                z3[r, n2 + j] = h0[lo + r, n1 + n2 + j]
+        for cell in range(3):
+            z, n_in, off = zs[cell], inputs[cell], offsets[cell]
+            for r in range(rows):
+                for j in range(sizes[cell]):
+                    z[r, n_in + j] = h0[lo + r, off + j]
         for s in range(steps):
+            z = zs[0]
             for r in range(rows):
                 t[r] = ts[lo + r, s]
                 for f in range(nf):
-                    z1[r, f] = x[lo + r, s, f]
-            zs1[lo:hi, s] = z1
-            cfc_layer(z1, nf, w1, b1, n1, t, p1, y1, h1, s1[0], s1[1], s1[2])
+                    z[r, f] = x[lo + r, s, f]
+            for cell in range(3):
+                z, n_in, n = zs[cell], inputs[cell], sizes[cell]
+                keep, act = kept[cell], acts[cell]
+                for r in range(rows):
+                    for k in range(n_in + n):
+                        keep[lo + r, s, k] = z[r, k]
+                cfc_layer(z, n_in, weights[cell], biases[cell], n, t, pre, y, h, g_s, hh_s, gate_s)
+                for r in range(rows):
+                    for j in range(n):
+                        act[0, lo + r, s, j] = g_s[r, j]
+                        act[1, lo + r, s, j] = hh_s[r, j]
+                        act[2, lo + r, s, j] = gate_s[r, j]
+                        z[r, n_in + j] = h[r, j]
+                if cell < 2:
+                    z_next = zs[cell + 1]
+                    for r in range(rows):
+                        for j in range(n):
+                            z_next[r, j] = y[r, j]
+                else:
+                    for r in range(rows):
+                        for j in range(n):
+                            y_out[lo + r, s, j] = y[r, j]
+        for cell in range(3):
+            z, n_in, off = zs[cell], inputs[cell], offsets[cell]
             for r in range(rows):
-                for j in range(n1):
-                    z1[r, nf + j] = h1[r, j]
-                    z2[r, j] = y1[r, j]
-            zs2[lo:hi, s] = z2
-            cfc_layer(z2, n1, w2, b2, n2, t, p2, y2, h2, s2[0], s2[1], s2[2])
-            for r in range(rows):
-                for j in range(n2):
-                    z2[r, n1 + j] = h2[r, j]
-                    z3[r, j] = y2[r, j]
-            zs3[lo:hi, s] = z3
-            cfc_layer(z3, n2, w3, b3, n3, t, p3, y3, h3, s3[0], s3[1], s3[2])
-            for r in range(rows):
-                for j in range(n3):
-                    z3[r, n2 + j] = h3[r, j]
-                    y_out[lo + r, s, j] = y3[r, j]
-            a1[:, lo:hi, s] = s1
-            a2[:, lo:hi, s] = s2
-            a3[:, lo:hi, s] = s3
-        for r in range(rows):
-            for j in range(n1):
-                h_out[lo + r, j] = z1[r, nf + j]
-            for j in range(n2):
-                h_out[lo + r, n1 + j] = z2[r, n1 + j]
-            for j in range(n3):
-                h_out[lo + r, n1 + n2 + j] = z3[r, n2 + j]
-    return y_out, h_out, zs1, zs2, zs3, a1, a2, a3
+                for j in range(sizes[cell]):
+                    h_out[lo + r, off + j] = z[r, n_in + j]
+    return y_out, h_out, kept[0], kept[1], kept[2], acts[0], acts[1], acts[2]
 
 
 @numba.njit(cache=True, inline="always")
@@ -161,7 +166,7 @@ def sequence_backward(
     dy (B, T, n3) and dh (B, n1+n2+n3) are the gradients on its outputs; w_l are the fused
     weights (4 n_l, inputs + n_l), not transposed. Returns the gradients on
     x (B, T, F), on h0, and per block on the transposed weights and biases (summed by the caller
-    in block order).
+    in block order). The cells run in a loop over one copy of the step, last cell first.
     """
     batch, steps = dy.shape[0], dy.shape[1]
     nf = zs1.shape[2] - n1
@@ -169,70 +174,72 @@ def sequence_backward(
     n_blocks = (batch + BLOCK - 1) // BLOCK
     dx = np.zeros((batch, steps, nf), dtype=dt)
     dh0 = np.empty((batch, n1 + n2 + n3), dtype=dt)
-    dw1 = np.zeros((n_blocks, nf + n1, 4 * n1), dtype=dt)
-    dw2 = np.zeros((n_blocks, n1 + n2, 4 * n2), dtype=dt)
-    dw3 = np.zeros((n_blocks, n2 + n3, 4 * n3), dtype=dt)
-    db1 = np.zeros((n_blocks, 4 * n1), dtype=dt)
-    db2 = np.zeros((n_blocks, 4 * n2), dtype=dt)
-    db3 = np.zeros((n_blocks, 4 * n3), dtype=dt)
+    dws = (
+        np.zeros((n_blocks, nf + n1, 4 * n1), dtype=dt),
+        np.zeros((n_blocks, n1 + n2, 4 * n2), dtype=dt),
+        np.zeros((n_blocks, n2 + n3, 4 * n3), dtype=dt),
+    )
+    dbs = (
+        np.zeros((n_blocks, 4 * n1), dtype=dt),
+        np.zeros((n_blocks, 4 * n2), dtype=dt),
+        np.zeros((n_blocks, 4 * n3), dtype=dt),
+    )
+    weights = (w1, w2, w3)
+    kept = (zs1, zs2, zs3)
+    acts = (a1, a2, a3)
+    sizes = (n1, n2, n3)
+    inputs = (nf, n1, n2)
+    offsets = (0, n1, n1 + n2)
+    wide = max(n1, n2, n3)
     for blk in range(n_blocks):
         lo = blk * BLOCK
         hi = min(lo + BLOCK, batch)
         rows = hi - lo
-        ds1 = np.empty((rows, n1), dtype=dt)
-        ds2 = np.empty((rows, n2), dtype=dt)
-        ds3 = np.empty((rows, n3), dtype=dt)
-        for r in range(rows):
-            for j in range(n1):
-                ds1[r, j] = dh[lo + r, j]
-            for j in range(n2):
-                ds2[r, j] = dh[lo + r, n1 + j]
-            for j in range(n3):
-                ds3[r, j] = dh[lo + r, n1 + n2 + j]
-        da1 = np.empty((rows, 4 * n1), dtype=dt)
-        da2 = np.empty((rows, 4 * n2), dtype=dt)
-        da3 = np.empty((rows, 4 * n3), dtype=dt)
-        dz1 = np.empty((rows, nf + n1), dtype=dt)
-        dz2 = np.empty((rows, n1 + n2), dtype=dt)
-        dz3 = np.empty((rows, n2 + n3), dtype=dt)
-        d_out = np.empty((rows, n3), dtype=dt)
+        dss = (
+            np.empty((rows, n1), dtype=dt),
+            np.empty((rows, n2), dtype=dt),
+            np.empty((rows, n3), dtype=dt),
+        )
+        dzs = (
+            np.empty((rows, nf + n1), dtype=dt),
+            np.empty((rows, n1 + n2), dtype=dt),
+            np.empty((rows, n2 + n3), dtype=dt),
+        )
+        for cell in range(3):
+            ds, off = dss[cell], offsets[cell]
+            for r in range(rows):
+                for j in range(sizes[cell]):
+                    ds[r, j] = dh[lo + r, off + j]
+        da = np.empty((rows, 4 * wide), dtype=dt)
+        dy_s = np.empty((rows, n3), dtype=dt)
         t = np.empty(rows, dtype=dt)
         for s in range(steps - 1, -1, -1):
             for r in range(rows):
                 t[r] = ts[lo + r, s]
                 for j in range(n3):
-                    d_out[r, j] = dy[lo + r, s, j]
-            _layer_bwd(
-                zs3[lo:hi, s], n2, w3, n3, t, a3[0, lo:hi, s], a3[1, lo:hi, s], a3[2, lo:hi, s],
-                d_out, ds3, da3, dw3[blk], db3[blk], dz3,
-            )  # fmt: skip
+                    dy_s[r, j] = dy[lo + r, s, j]
+            for cell in range(2, -1, -1):
+                n_in, n, ds, dz = inputs[cell], sizes[cell], dss[cell], dzs[cell]
+                act = acts[cell]
+                above = dy_s if cell == 2 else dzs[cell + 1]  # the gradient on the output
+                _layer_bwd(
+                    kept[cell][lo:hi, s], n_in, weights[cell], n, t, act[0, lo:hi, s],
+                    act[1, lo:hi, s], act[2, lo:hi, s], above[:, :n], ds, da, dws[cell][blk],
+                    dbs[cell][blk], dz,
+                )  # fmt: skip
+                for r in range(rows):
+                    for j in range(n):
+                        ds[r, j] = dz[r, n_in + j]
+            dz = dzs[0]
             for r in range(rows):
-                for j in range(n3):
-                    ds3[r, j] = dz3[r, n2 + j]
-            _layer_bwd(
-                zs2[lo:hi, s], n1, w2, n2, t, a2[0, lo:hi, s], a2[1, lo:hi, s], a2[2, lo:hi, s],
-                dz3[:, :n2], ds2, da2, dw2[blk], db2[blk], dz2,
-            )  # fmt: skip
-            for r in range(rows):
-                for j in range(n2):
-                    ds2[r, j] = dz2[r, n1 + j]
-            _layer_bwd(
-                zs1[lo:hi, s], nf, w1, n1, t, a1[0, lo:hi, s], a1[1, lo:hi, s], a1[2, lo:hi, s],
-                dz2[:, :n1], ds1, da1, dw1[blk], db1[blk], dz1,
-            )  # fmt: skip
-            for r in range(rows):
-                for j in range(n1):
-                    ds1[r, j] = dz1[r, nf + j]
                 for f in range(nf):
-                    dx[lo + r, s, f] = dz1[r, f]
-        for r in range(rows):
-            for j in range(n1):
-                dh0[lo + r, j] = ds1[r, j]
-            for j in range(n2):
-                dh0[lo + r, n1 + j] = ds2[r, j]
-            for j in range(n3):
-                dh0[lo + r, n1 + n2 + j] = ds3[r, j]
-    return dx, dh0, dw1, db1, dw2, db2, dw3, db3
+                    dx[lo + r, s, f] = dz[r, f]
+        for cell in range(3):
+            ds, off = dss[cell], offsets[cell]
+            for r in range(rows):
+                for j in range(sizes[cell]):
+                    dh0[lo + r, off + j] = ds[r, j]
+    return dx, dh0, dws[0], dbs[0], dws[1], dbs[1], dws[2], dbs[2]
 
 
 def _np(t: torch.Tensor) -> np.ndarray:

@@ -13,9 +13,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numba
+from numba.core.dispatcher import Dispatcher
 
 GROUPS = {
     "inference": ("step.py", "sequence.py"),
@@ -74,3 +77,37 @@ def announce(group: str) -> None:
         log.info(
             "compiling velora's CPU %s loops: once per installation, cached for later runs", group
         )
+
+
+@dataclass(frozen=True)
+class LoopStats:
+    """What numba did for one compiled loop in this process: specialisations loaded from its
+    disk cache and compiled (then written to it), and where that cache is."""
+
+    name: str  # "module.function", e.g. "sequence.run_blocks"
+    loaded: int
+    compiled: int
+    cache_path: Path | None
+
+
+def loop_stats() -> dict[str, LoopStats]:
+    """Every compiled loop of the kernel modules imported so far, by name; comparing two calls
+    tells what ran in between and whether it was compiled or came from the cache."""
+    found: dict[str, LoopStats] = {}
+    prefix = __name__.rpartition(".")[0] + "."
+    for module_name, module in list(sys.modules.items()):
+        if not module_name.startswith(prefix) or module is None:
+            continue
+        short = module_name[len(prefix) :]
+        for attr, value in list(vars(module).items()):
+            if not isinstance(value, Dispatcher) or value.__module__ != module_name:
+                continue
+            stats = value.stats
+            path = stats.cache_path
+            found[f"{short}.{attr}"] = LoopStats(
+                name=f"{short}.{attr}",
+                loaded=sum(stats.cache_hits.values()),
+                compiled=sum(stats.cache_misses.values()),
+                cache_path=Path(path) if path else None,
+            )
+    return found

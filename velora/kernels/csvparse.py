@@ -80,8 +80,6 @@ def parse_plain(
     """
     nx = x.shape[1]
     fields = dest.shape[0]
-    bits = np.zeros(1, dtype=np.uint64)
-    value = bits.view(np.float64)
     first = row
     pos = lo
     while pos < hi:
@@ -167,16 +165,17 @@ def parse_plain(
                     if mantissa > _MAX_EXACT or exponent > 22 or exponent < -22:
                         return -1
                     if exponent >= 0:
-                        value[0] = np.float64(mantissa) * _POWERS[exponent]
+                        value = np.float64(mantissa) * _POWERS[exponent]
                     else:
-                        value[0] = np.float64(mantissa) / _POWERS[-exponent]
-                    b = bits[0]
+                        value = np.float64(mantissa) / _POWERS[-exponent]
+                    # Its bits, by a scalar view (an array's view takes a second to compile).
+                    b = np.float64(value).view(np.uint64)
                     # Below float32's normal range its midpoints sit elsewhere: decline.
                     if (b >> 52) & 0x7FF < 1023 - 126:
                         return -1
                     if b & 0x1FFFFFFF == 0x10000000:  # exactly halfway between two float32
                         return -1
-                    result = np.float32(value[0])
+                    result = np.float32(value)
                 if negative:
                     result = -result
                 if d < nx:
