@@ -512,3 +512,35 @@ def test_arrow_and_numpy_convert_as_pyarrow_does(values, kind):
     with_nulls = pa.array([1.0, None, 3.0])
     expected = with_nulls.to_numpy(zero_copy_only=False)
     assert np.array_equal(arrow_numpy(with_nulls), expected, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    "ids", [["a", "a", "b", "b", "b", "c", "a"], [1, 1, 2, 3, 3, 1], ["only"], ["é", "e", "e"]]
+)
+def test_sequence_changes_are_found_alike_in_python_and_in_pyarrow(ids, monkeypatch):
+    """Short chunks compare their ids in Python (no pyarrow.compute to import), long ones with
+    pyarrow.compute: the same changes."""
+    import pyarrow as pa
+
+    from velora.files import chunks
+
+    values = pa.array(ids)
+    short = chunks.pc_not_equal(values)
+    monkeypatch.setattr(chunks, "_COMPUTE_MIN_IDS", 0)
+    long = chunks.pc_not_equal(values)
+    expected = [a != b for a, b in zip(ids[1:], ids[:-1], strict=True)]
+    assert short.dtype == long.dtype == bool
+    assert short.tolist() == long.tolist() == expected
+
+
+@pytest.mark.parametrize("ids", [["a", "b", "é"], [7, -3, 2**40], [0.5, 2.0, 1e20]])
+def test_sequence_ids_read_alike_in_python_and_in_pyarrow(ids, monkeypatch):
+    import numpy as np
+    import pyarrow as pa
+
+    from velora.files import chunks
+
+    values, rows = pa.array(ids), np.array([2, 0], dtype=np.int64)
+    short = chunks._ids_at(values, rows)
+    monkeypatch.setattr(chunks, "_COMPUTE_MIN_IDS", 0)
+    assert short == chunks._ids_at(values, rows) == chunks._texts(values.take(pa.array(rows)))

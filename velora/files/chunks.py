@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -345,7 +346,7 @@ class TableReader:
             values = p.seq
             change = pc_not_equal(values)
             starts = np.concatenate([[0], np.flatnonzero(change) + 1]).astype(np.int64)
-            ids = _texts(values.take(numpy_arrow(starts)))
+            ids = _ids_at(values, starts)
             chunk.continues = state.started and state.current == ids[0]
             for i, name in enumerate(ids):
                 if i == 0 and chunk.continues:
@@ -412,6 +413,17 @@ class _SequenceState:
     seen: set = field(default_factory=set)
 
 
+def _ids_at(values: pa.Array, rows: np.ndarray) -> list[str]:
+    """The sequence ids of ``rows`` as text; text and integer ids of a short chunk in Python
+    (str of an integer is what pyarrow's cast gives), anything else through pyarrow.compute."""
+    kind = values.type
+    simple = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    if len(values) < _COMPUTE_MIN_IDS and (simple or pa.types.is_integer(kind)):
+        every = values.to_pylist()
+        return [every[i] if simple else str(every[i]) for i in rows.tolist()]
+    return _texts(values.take(numpy_arrow(rows)))
+
+
 def _texts(values: pa.Array) -> list[str]:
     """Sequence ids as text (an integer id 7 is "7", as a CSV file writes it)."""
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
@@ -419,12 +431,20 @@ def _texts(values: pa.Array) -> list[str]:
     return values.to_pylist()
 
 
+# Below this many ids, neighbours are compared in Python: pyarrow.compute, quicker on long
+# chunks, takes longer to import than a small run takes to compare.
+_COMPUTE_MIN_IDS = 8192
+
+
 def pc_not_equal(values: pa.Array) -> np.ndarray:
     """Boolean (n - 1,): whether each row's id differs from the previous row's."""
-    import pyarrow.compute as pc
-
     if len(values) < 2:
         return np.zeros(0, dtype=bool)
+    if len(values) < _COMPUTE_MIN_IDS:
+        ids = values.to_pylist()
+        return np.fromiter(map(operator.ne, ids[1:], ids[:-1]), dtype=bool, count=len(ids) - 1)
+    import pyarrow.compute as pc
+
     return arrow_numpy(pc.not_equal(values[1:], values[:-1]))
 
 
