@@ -30,6 +30,7 @@ USAGE = {
     "prune": "velora prune [OPTIONS] MODEL",
     "export": "velora export [OPTIONS] MODEL",
     "inspect": "velora inspect [OPTIONS] FILE",
+    "warmup": "velora warmup [OPTIONS]",
 }
 
 

@@ -1,6 +1,6 @@
 """The memory guard bounds what the commands really use.
 
-Each command runs in a child process on a spec whose estimate lies just under a 500 MB
+Each command runs in a child process on a spec whose estimate lies just under a 400 MB
 ``--max-memory`` limit, after the same command on a network of 8 neurons; the growth of the
 child's peak resident memory from the first to the second (what the network adds: imports,
 torch and compiled loops are already there) must stay under the estimate by the stated margin,
@@ -25,17 +25,29 @@ MARGIN = 1 + MARGIN_PERCENT / 100
 BATCH, WINDOW = 16, 64  # train: one batch of one window, so that activations count
 
 # Runs the argument lists of argv[1] in one process and writes the peak resident bytes after
-# each (this process and its children, e.g. a compiler) and each exit code to argv[2].
+# each (this process and its children, e.g. a compiler) and each exit code to argv[2]. On Linux
+# the process's own peak is VmHWM: ru_maxrss keeps the peak of the process it was forked from
+# (here pytest, which may have grown larger than anything measured) across exec.
 CHILD = """
 import json, resource, sys
 from velora_cli.main import main_exit_code
 scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, else KiB
+
+def own_peak():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
 done = []
 for argv in json.loads(sys.argv[1]):
     code = main_exit_code(argv)
-    usage = (resource.getrusage(who).ru_maxrss for who in
-             (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    done.append([code, max(usage) * scale])
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale
+    done.append([code, max(own_peak(), children)])
 open(sys.argv[2], "w").write(json.dumps(done))
 """
 
@@ -114,9 +126,7 @@ def test_peak_memory_stays_under_the_estimate(tmp_path: Path, purpose: str) -> N
     assert f"too large{doing.get(purpose, f' to export as {purpose}')}: " in refusal[0]
     assert f"limit of {format_bytes(need - 1)} (raise it with --max-memory)" in refusal[0]
     growth = peak - base
-    print(
-        "MEASURE", purpose, n, base / 1e6, peak / 1e6, growth / 1e6, need / 1e6, need / growth
-    )  # DEBUG
+    assert growth > need / 4, f"{purpose}: the peak grew by {growth / 1e6:.0f} MB only"
     assert growth * MARGIN <= need, (
         f"{purpose}: n_neurons={n} grew the peak by {growth / 1e6:.0f} MB, estimate "
         f"{need / 1e6:.0f} MB: less than {MARGIN_PERCENT}% to spare"
