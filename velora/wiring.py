@@ -680,7 +680,7 @@ class Wiring:
         ``design`` says how they were drawn (a checkpoint's stored spec); its group sizes must
         match the masks. Without it the design is ncp with the masks' group sizes.
         """
-        inter, command, motor = (_as_mask(m) for _, m in masks.items())
+        inter, command, motor = (mask_array(m) for _, m in masks.items())
         for name, mask in (("inter", inter), ("command", command), ("motor", motor)):
             if mask.ndim != 2 or not bool(((mask >= -1) & (mask <= 1)).all()):
                 raise ValueError(f"mask {name!r} must be a 2-D tensor of -1, 0 and +1")
@@ -760,9 +760,9 @@ class Wiring:
                 "neurons feed inter neurons only"
             )
         masks = LayerMasks(
-            _as_mask(sensory[:, inter]),
-            _as_mask(adjacency[np.ix_(inter, command)]),
-            _as_mask(adjacency[np.ix_(command, motor)]),
+            mask_array(sensory[:, inter]),
+            mask_array(adjacency[np.ix_(inter, command)]),
+            mask_array(adjacency[np.ix_(command, motor)]),
         )
         given = {key: getattr(wiring, f"_{key}", None) for key in NCP_KEYS}
         fans = {k: int(v) if isinstance(v, int | np.integer) else None for k, v in given.items()}
@@ -860,7 +860,7 @@ def _ncps_groups(wiring: Any, units: int) -> tuple[list[int], list[int], list[in
     return groups[0], groups[1], groups[2]
 
 
-def _as_mask(mask: Any) -> np.ndarray:
+def mask_array(mask: Any) -> np.ndarray:
     """A mask (numpy array, torch tensor or nested lists) as a C-contiguous int32 array; a
     torch tensor's memory is shared where it already is one."""
     if hasattr(mask, "detach"):  # a torch tensor, without importing torch

@@ -34,7 +34,7 @@ from velora.files.atomic import atomic_write
 from velora.files.sniff import sniff
 from velora.files.sources import peek_whole, read_whole, source_name
 from velora.spec import NetworkSpec, Spec, dump_spec, parse_spec
-from velora.wiring import LAYER_NAMES, LayerMasks, Wiring
+from velora.wiring import LAYER_NAMES, LayerMasks, Wiring, mask_array
 
 Array = Any  # a numpy array or a torch tensor: what the digest and the writer take
 
@@ -549,30 +549,15 @@ def _stored_spec(path: Path, metadata: Metadata, wiring: Wiring) -> Spec:
 
 def _first_difference(spec: Spec, tensors: dict[str, Array]) -> str | None:
     """The first mask of ``tensors`` that the spec's seeded draw does not give, else None."""
-    n = spec.network
     try:
-        drawn = Wiring(
-            n.in_features,
-            n.n_neurons,
-            n.out_features,
-            sparsity_level=n.sparsity_level,
-            seed=spec.effective_seed,
-            design=n.wiring,
-        )
+        drawn = spec.draw_wiring()
     except ValueError:  # sizes the rules cannot draw: the masks were not drawn from the spec
         return MASK_NAMES[0]
     for name, (_, expected) in zip(MASK_NAMES, drawn.arrays.items(), strict=True):
-        stored = _as_numpy(tensors[name])
+        stored = mask_array(tensors[name])
         if stored.shape != expected.shape or not np.array_equal(stored, expected):
             return name
     return None
-
-
-def _as_numpy(tensor: Array) -> np.ndarray:
-    """A numpy array or a torch tensor as a numpy array (a CPU copy of a tensor elsewhere)."""
-    if hasattr(tensor, "detach"):
-        return tensor.detach().cpu().numpy()
-    return np.asarray(tensor)
 
 
 def _draws(spec: Spec, tensors: dict[str, Array]) -> bool:

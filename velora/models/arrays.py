@@ -54,16 +54,7 @@ class NetworkArrays:
         """The seeded network a spec describes (as ``LiquidNCPNetwork.from_spec``), after
         checking its memory estimate against ``max_memory`` bytes (None: no limit)."""
         check_memory(spec, max_memory)
-        n, seed = spec.network, spec.effective_seed
-        wiring = Wiring(
-            n.in_features,
-            n.n_neurons,
-            n.out_features,
-            sparsity_level=n.sparsity_level,
-            seed=seed,
-            design=n.wiring,
-        )
-        return cls(wiring, None, seed)
+        return cls(spec.draw_wiring(), None, spec.effective_seed)
 
     @property
     def parameters(self) -> dict[str, np.ndarray]:

@@ -19,6 +19,7 @@ from velora.wiring import (
     MAX_SPARSITY,
     MIN_SPARSITY,
     WIRING_TYPES,
+    Wiring,
     WiringDesign,
     resolve_design,
 )
@@ -302,3 +303,15 @@ class Spec:
     def effective_seed(self) -> int:
         """The seed used to build: the spec's, else ``DEFAULT_SEED``."""
         return DEFAULT_SEED if self.seed is None else self.seed
+
+    def draw_wiring(self) -> Wiring:
+        """The wiring this spec describes, drawn from ``effective_seed`` (no torch needed)."""
+        n = self.network
+        return Wiring(
+            n.in_features,
+            n.n_neurons,
+            n.out_features,
+            sparsity_level=n.sparsity_level,
+            seed=self.effective_seed,
+            design=n.wiring,
+        )

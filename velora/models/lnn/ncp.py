@@ -99,15 +99,7 @@ class LiquidNCPNetwork(nn.Module):
         """The seeded network a spec describes, after checking its memory estimate against
         ``max_memory`` bytes (None: no limit)."""
         check_memory(spec, max_memory)
-        n, seed = spec.network, spec.effective_seed
-        wiring = Wiring(
-            n.in_features,
-            n.n_neurons,
-            n.out_features,
-            sparsity_level=n.sparsity_level,
-            seed=seed,
-            design=n.wiring,
-        )
+        n, seed, wiring = spec.network, spec.effective_seed, spec.draw_wiring()
         return cls(
             n.in_features,
             n.n_neurons,
