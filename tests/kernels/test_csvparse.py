@@ -14,7 +14,16 @@ from tests.helpers import examples
 from velora.errors import DataError
 from velora.files import tables
 from velora.files.tables import CsvReader
+from velora.kernels import cache
 from velora.kernels.csvparse import count_newlines, parse_plain
+
+
+@pytest.fixture(autouse=True)
+def parser_built():
+    """These tests are about the compiled parser: the reader takes it as once it is built."""
+    with cache.building("tables"):
+        yield
+
 
 FORMATS = ("{!r}", "%.9g", "%.17g", "%.6g", "%.3e", "%.12f", "%g", "%.1f")
 
@@ -218,3 +227,31 @@ def test_a_small_file_is_read_without_the_compiled_parser(tmp_path, monkeypatch)
     assert taken and not any(taken)  # every block below the threshold
     assert big.view(np.uint32).tolist() == values.view(np.uint32).tolist()
     assert small.view(np.uint32).tolist() == values.view(np.uint32).tolist()
+
+
+def test_a_command_never_waits_for_the_parser_to_be_built(tmp_path, monkeypatch) -> None:
+    """Until the compiled parser is built here (``velora warmup``), every block goes to pyarrow,
+    however large, and counts its lines without the compiled loop: same bits, no compile."""
+    values = np.random.default_rng(4).standard_normal((9000, 2)).astype(np.float32)
+    path = tmp_path / "in.csv"
+    path.write_text("a,b\n" + "\n".join(f"{a:.9g},{b:.9g}" for a, b in values.tolist()) + "\n")
+    assert path.stat().st_size > tables.COMPILED_MIN_BYTES
+    assert tables.compiled_parser_takes(path.stat().st_size)  # built (the fixture says so)
+    monkeypatch.setattr(cache, "is_ready", lambda group="inference": group != "tables")
+    assert not tables.compiled_parser_takes(path.stat().st_size)
+    taken = []
+    parse_plain = CsvReader._parse_plain
+
+    def spy(self, *args):
+        parsed = parse_plain(self, *args)
+        taken.append(parsed is not None)
+        return parsed
+
+    def no_compiled_count(*args):
+        raise AssertionError("the compiled newline counter was called")
+
+    monkeypatch.setattr(CsvReader, "_parse_plain", spy)
+    monkeypatch.setattr("velora.kernels.csvparse.count_newlines", no_compiled_count)
+    x = np.concatenate([c.x for c in CsvReader(path)])
+    assert taken == [False]
+    assert x.view(np.uint32).tolist() == values.view(np.uint32).tolist()

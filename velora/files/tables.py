@@ -91,8 +91,19 @@ _STRAY_CR = re.compile(rb"\r[^\n]")
 _SCAN_BYTES = 1 << 16  # look-ahead steps when a stream's first data lines are blank
 
 # Blocks of CSV below this many bytes are parsed by pyarrow alone: quick enough at that size,
-# and a small file then needs none of the compiled parser (a first run does not build it).
+# and a small file then needs none of the compiled parser loaded.
 COMPILED_MIN_BYTES = 64 * 1024
+
+
+def compiled_parser_takes(n_bytes: int) -> bool:
+    """Whether a CSV block of ``n_bytes`` goes to the compiled parser: from COMPILED_MIN_BYTES,
+    once the parser is built here (``velora warmup`` builds it). A command never stops to build
+    it: that takes about 1.5 s, and pyarrow parses to the same bits about a fifth slower."""
+    if n_bytes < COMPILED_MIN_BYTES:
+        return False
+    from velora.kernels import cache
+
+    return cache.is_ready("tables")
 
 
 def _is_number(text: str) -> bool:
@@ -436,8 +447,9 @@ class CsvReader(TableReader):
         whole lines (None if it declines; the slow path then parses the block, to the same
         bits). A small block goes the slow path, which is as quick there and needs no
         compiled loop loaded (or built, on a first run)."""
-        if self.delimiter != "," or len(block) < COMPILED_MIN_BYTES:
+        if self.delimiter != "," or not compiled_parser_takes(len(block)):
             return None  # the compiled parser knows commas only
+        from velora.kernels import cache
         from velora.kernels.csvparse import count_newlines, parse_plain
 
         rows = n_newlines
@@ -459,6 +471,7 @@ class CsvReader(TableReader):
             counts = [parse_plain(*args[0])]
         else:
             counts = list(threads.pool().map(lambda a: parse_plain(*a), args))
+        cache.mark_ready("tables")
         if min(counts) < 0 or sum(counts) != rows:
             return None
         lines = np.arange(first_line, first_line + rows, dtype=np.int64)
@@ -660,8 +673,8 @@ def _empty_blank_lines(block: bytes) -> bytes:
 
 def _count_newlines(block: bytes) -> int:
     """Number of b"\\n" in ``block`` (compiled: several times faster than bytes.count on large
-    blocks; a small one is counted by bytes.count, without loading the compiled loop)."""
-    if len(block) < COMPILED_MIN_BYTES:
+    blocks; a small one, or any before the loop is built, is counted by bytes.count)."""
+    if not compiled_parser_takes(len(block)):
         return block.count(b"\n")
     from velora.kernels.csvparse import count_newlines
 

@@ -14,17 +14,19 @@ import hashlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
-
-import numba
-from numba.core.dispatcher import Dispatcher
 
 GROUPS = {
     "inference": ("step.py", "sequence.py"),
     "training": ("step.py", "backprop.py"),
+    "tables": ("csvparse.py",),
 }
 _marked: set[str] = set()
+_building: set[str] = set()
 _announced: set[str] = set()
 log = logging.getLogger("velora")
 
@@ -37,7 +39,8 @@ def cache_dir() -> Path:
 
 def marker_path(group: str) -> Path:
     """The marker file of ``group`` for this numba version and these kernel sources."""
-    digest = hashlib.sha256(numba.__version__.encode())
+    numba = sys.modules.get("numba")  # imported already wherever a loop has run
+    digest = hashlib.sha256((numba.__version__ if numba else version("numba")).encode())
     for name in GROUPS[group]:
         stat = (Path(__file__).parent / name).stat()
         digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
@@ -45,8 +48,9 @@ def marker_path(group: str) -> Path:
 
 
 def is_ready(group: str = "inference") -> bool:
-    """Whether the loops of ``group`` ("inference" or "training") have run before, here."""
-    if group in _marked:
+    """Whether the loops of ``group`` ("inference", "training" or "tables") have run before,
+    here (or are being built, within ``building``)."""
+    if group in _marked or group in _building:
         return True
     folder = cache_dir()
     if not os.access(folder if folder.exists() else folder.parent, os.W_OK):
@@ -65,6 +69,18 @@ def mark_ready(group: str) -> None:
         path.touch()
     except OSError:
         pass
+
+
+@contextmanager
+def building(*groups: str) -> Iterator[None]:
+    """Within the block, ``groups`` count as ready, so that a caller which skips loops not yet
+    built (the CSV reader's parser) takes them and builds them; ``velora warmup`` uses it."""
+    added = set(groups) - _building
+    _building.update(added)
+    try:
+        yield
+    finally:
+        _building.difference_update(added)
 
 
 def announce(group: str) -> None:
@@ -93,6 +109,8 @@ class LoopStats:
 def loop_stats() -> dict[str, LoopStats]:
     """Every compiled loop of the kernel modules imported so far, by name; comparing two calls
     tells what ran in between and whether it was compiled or came from the cache."""
+    from numba.core.dispatcher import Dispatcher
+
     found: dict[str, LoopStats] = {}
     prefix = __name__.rpartition(".")[0] + "."
     for module_name, module in list(sys.modules.items()):
