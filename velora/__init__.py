@@ -31,6 +31,7 @@ _LAZY = {
     "load_model": "velora.files.loading",
     "load_checkpoint": "velora.files.checkpoint",
     "save_checkpoint": "velora.files.checkpoint",
+    "inspect_checkpoint": "velora.files.inspection",
     "export_model": "velora.files.export",
     "CsvReader": "velora.files.tables",
     "read_table": "velora.files.tables",
@@ -73,6 +74,7 @@ __all__ = [
     "evaluate_csv",
     "export_model",
     "fit",
+    "inspect_checkpoint",
     "load_checkpoint",
     "load_model",
     "load_spec",
@@ -118,6 +120,7 @@ if TYPE_CHECKING:
     from velora.files.checkpoint import load_checkpoint
     from velora.files.checkpoint import save as save_checkpoint
     from velora.files.export import export_model
+    from velora.files.inspection import inspect_checkpoint
     from velora.files.loading import load_model
     from velora.files.pruning import prune_model
     from velora.files.tables import CsvReader, open_table, read_table

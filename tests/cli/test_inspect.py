@@ -12,9 +12,11 @@ import safetensors
 import safetensors.torch
 import torch
 
+from tests.files.test_inspect import leaky_kernel_weights
 from tests.helpers import EXAMPLE
 from velora.files import checkpoint
 from velora.models import LiquidNCPNetwork
+from velora.models.arrays import NetworkArrays
 from velora.spec import load_spec
 from velora_cli.main import main_exit_code
 
@@ -187,3 +189,13 @@ def test_a_file_of_velora_0_1_loads_and_says_its_metadata_is_not_covered(capsys)
     assert "metadata (spec, seed) not covered by a checksum" in out
     code, out, _ = _cli(["inspect", str(old), "--json"], capsys)
     assert json.loads(out)["verification"]["metadata_checksum"] is None
+
+
+def test_inspect_shows_a_failed_check_then_refuses_the_file(good_file, monkeypatch, capsys):
+    monkeypatch.setattr(NetworkArrays, "kernel_weights", leaky_kernel_weights)
+    code, out, err = _cli(["inspect", str(good_file)], capsys)
+    assert code == 2 and "✗ weights outside the masks are inert" in out
+    assert "✓ checksum" in out and "✓ masks agree" in out
+    assert err.strip().splitlines() == [f"error: {good_file}: verification failed (see above)"]
+    code, out, _ = _cli(["inspect", str(good_file), "--json"], capsys)
+    assert code == 2 and json.loads(out)["verification"]["inert_outside_masks"] is False

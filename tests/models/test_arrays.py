@@ -1,5 +1,6 @@
 """NetworkArrays: the torch-free form of a network gives the module's results bit for bit."""
 
+import json
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from tests.helpers import EXAMPLE
+from velora.files.checkpoint import load_checkpoint, summary
 from velora.files.loading import load_arrays, load_model
 from velora.inference import run_csv
 from velora.models import LiquidNCPNetwork
@@ -109,3 +111,27 @@ print(sorted({{"torch", "pandas"}} & set(sys.modules)))
     expected = tmp_path / "expected.csv"
     run_csv(module, data, expected, spec=spec)
     assert out.read_bytes() == expected.read_bytes()
+
+
+def test_inspect_imports_neither_torch_nor_pandas(good_file):
+    """``velora inspect CHECKPOINT``, as text and as ``--json``, in a fresh process: neither
+    torch nor pandas is imported, and the JSON is the torch-level summary of the file."""
+    code = f"""
+import contextlib, io, json, sys
+from velora_cli.main import main_exit_code
+outputs = []
+for argv in (["inspect", {str(good_file)!r}], ["inspect", {str(good_file)!r}, "--json"]):
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main_exit_code(argv) == 0
+    outputs.append(out.getvalue())
+print(json.dumps({{"modules": sorted({{"torch", "pandas"}} & set(sys.modules)), "out": outputs}}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["modules"] == [], done.stdout + done.stderr
+    text, document = result["out"]
+    assert "✓ weights outside the masks are inert" in text
+    expected = summary(load_checkpoint(good_file))
+    assert json.loads(document) == expected and expected["verification"]["ok"]

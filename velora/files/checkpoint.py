@@ -2,17 +2,19 @@
 verify it and summarise it (what ``velora inspect`` shows).
 
 The file format itself (tensors, metadata, checksum, every check on reading) lives in
-``velora.files.checkpoint_file``; this module turns its contents into a network and back.
+``velora.files.checkpoint_file``; this module turns its contents into a network and back. The
+checks and the summary are those of ``velora.files.inspection``, on the network's arrays.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from velora.files import export_c
 from velora.files.checkpoint_file import (
     EXTRA_PREFIX,
     FORMAT_NAME,
@@ -20,14 +22,16 @@ from velora.files.checkpoint_file import (
     MASK_NAMES,
     Metadata,
     encode_tensors,
+    metadata_checksum_ok,
     read_checkpoint,
     serialize,
     tensor_digest,
     write_checkpoint,
 )
-from velora.files.sources import source_name
+from velora.files.inspection import Verification, summarize, verify_network
 from velora.models import LiquidNCPNetwork
-from velora.spec import Spec, dump_spec
+from velora.models.arrays import NetworkArrays, parameter_arrays
+from velora.spec import Spec
 
 __all__ = [
     "EXTRA_PREFIX",
@@ -73,9 +77,7 @@ class Checkpoint:
     def metadata_checksum_ok(self) -> bool | None:
         """Whether the metadata hashes to its stored digest; None when the file has none
         (files of velora 0.1: their spec and seed are not covered by a checksum)."""
-        if self.computed_metadata_sha256 is None:
-            return None
-        return self.computed_metadata_sha256 == self.metadata.metadata_sha256
+        return metadata_checksum_ok(self.metadata, self.computed_metadata_sha256)
 
 
 def parameter_names() -> list[str]:
@@ -172,160 +174,54 @@ def load(
     return checkpoint.model, checkpoint.spec
 
 
-@dataclass(frozen=True)
-class Verification:
-    """What ``verify`` found: each check passed or not, with the figures behind it."""
+def _arrays(model: LiquidNCPNetwork) -> NetworkArrays:
+    """The network's wiring and parameters as numpy arrays (shared with it on the CPU)."""
+    return NetworkArrays.from_checkpoint(model.wiring, parameter_arrays(model), model.seed)
 
-    stored_sha256: str
-    computed_sha256: str
-    masks_match_weights: bool
-    n_tensors_checked: int
-    inert_outside_masks: bool
-    n_stored_outside_masks: int
-    metadata_checksum: bool | None = None  # None: the metadata is not covered (velora 0.1)
 
-    @property
-    def checksum_ok(self) -> bool:
-        return self.stored_sha256 == self.computed_sha256
-
-    @property
-    def ok(self) -> bool:
-        return (
-            self.checksum_ok
-            and self.metadata_checksum is not False
-            and self.masks_match_weights
-            and self.inert_outside_masks
-        )
+def _module_weights(model: LiquidNCPNetwork, parameters: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The masked, fused weights and biases the cells of ``model`` compute with when they hold
+    ``parameters``: a copy of the module (its mask buffers as they are) computes them."""
+    probe = copy.deepcopy(model)
+    with torch.no_grad():
+        own = dict(probe.named_parameters())
+        for name, array in parameters.items():
+            own[name].copy_(torch.from_numpy(array))
+        return [t.cpu().numpy() for cell in probe.cells() for t in cell.fused()]
 
 
 def verify(checkpoint: Checkpoint) -> Verification:
-    """Check a loaded checkpoint beyond its structure.
+    """Check a loaded checkpoint beyond its structure (``velora.files.inspection.verify_network``
+    on its network's arrays, with the module's own mask buffers and masked weights).
 
     - checksum: the tensors hash to the stored SHA-256, and the metadata (spec, seed, format
       fields) to its own digest where the file has one;
     - masks: every cell's mask buffer is |mask|ᵀ of the stored wiring plus the recurrent block,
       and every weight's shape follows from it;
-    - inert: randomising every weight outside the masks leaves one step's outputs bit-identical.
+    - inert: randomising every weight outside the masks leaves the weights the cells compute
+      with, and so every output, unchanged.
     """
     model = checkpoint.model
-    masks = model.wiring.masks
-    masks_ok = True
-    n_checked = 0
-    n_outside = 0
-    for cell, (_, mask) in zip(model.cells(), masks.items(), strict=True):
-        n_in, n_hidden = mask.shape
-        expected = _input_mask(mask).to(cell.sparsity_mask.device)
-        masks_ok &= bool(torch.equal(cell.sparsity_mask, expected))
-        for head in cell.heads():
-            masks_ok &= tuple(head.weight.shape) == (n_hidden, n_in + n_hidden)
-            masks_ok &= tuple(head.bias.shape) == (n_hidden,)
-            n_checked += 2
-            if masks_ok:
-                n_outside += int(((head.weight != 0) & (expected == 0)).sum())
-    return Verification(
+    return verify_network(
+        _arrays(model),
         stored_sha256=checkpoint.metadata.sha256,
         computed_sha256=checkpoint.computed_sha256,
-        masks_match_weights=masks_ok,
-        n_tensors_checked=n_checked,
-        inert_outside_masks=_inert(model),
-        n_stored_outside_masks=n_outside,
         metadata_checksum=checkpoint.metadata_checksum_ok,
+        applied_masks=[cell.sparsity_mask.detach().cpu().numpy() for cell in model.cells()],
+        masked_weights=lambda parameters: _module_weights(model, parameters),
     )
 
 
-def _input_mask(mask: torch.Tensor) -> torch.Tensor:
-    """Which inputs of a cell's heads a wiring mask connects: |mask|ᵀ, then the recurrent block."""
-    n_hidden = mask.shape[1]
-    return torch.cat([mask.abs().T.to(torch.float32), torch.ones(n_hidden, n_hidden)], dim=1)
-
-
-def _inert(model: LiquidNCPNetwork) -> bool:
-    """Whether weights outside the wiring masks have no effect: randomise them, compare one step."""
-    generator = torch.Generator().manual_seed(0)
-    device = model.device
-    x = torch.randn(8, model.in_features, generator=generator).to(device)
-    h = torch.rand(8, model.n_units, generator=generator).mul(2).sub(1).to(device)
-    probe = LiquidNCPNetwork(
-        model.in_features, model.n_neurons, model.out_features, wiring=model.wiring, seed=0
-    ).to(device)
-    probe.load_state_dict(model.state_dict())
-    with torch.no_grad():
-        masks = model.wiring.masks
-        for cell, (_, mask) in zip(probe.cells(), masks.items(), strict=True):
-            outside = _input_mask(mask).to(device) == 0
-            for head in cell.heads():
-                noise = torch.randn(head.weight.shape, generator=generator).to(device) * 1e3
-                head.weight.copy_(torch.where(outside, noise, head.weight))
-        y, h_next = model(x, h)
-        y_probe, h_probe = probe(x, h)
-    return bool(torch.equal(y, y_probe) and torch.equal(h_next, h_probe))
-
-
 def summary(checkpoint: Checkpoint, verification: Verification | None = None) -> dict:
-    """Everything ``velora inspect`` shows, as plain JSON-ready data (keys are stable)."""
-    model = checkpoint.model
+    """Everything ``velora inspect`` shows, as plain JSON-ready data (keys are stable): that of
+    ``velora.files.inspection.summarize`` for the network's wiring."""
     verification = verify(checkpoint) if verification is None else verification
-    meta = checkpoint.metadata
-    counts = model.wiring.counts
-    c_float = export_c.footprint(model)
-    c_int8 = export_c.footprint(model, "int8")
-    layers = []
-    for cell, (name, mask) in zip(model.cells(), model.wiring.masks.items(), strict=True):
-        live = int(cell.sparsity_mask.count_nonzero())
-        n_heads = len(cell.heads())
-        layers.append(
-            {
-                "layer": name,
-                "inputs": cell.in_features,
-                "neurons": cell.n_hidden,
-                "synapses": int(mask.count_nonzero()),
-                "weight_shape": [cell.n_hidden, cell.in_features + cell.n_hidden],
-                "total_params": sum(p.numel() for p in cell.parameters()),
-                "active_params": n_heads * (live + cell.n_hidden),
-            }
-        )
-    return {
-        "file": source_name(checkpoint.path),
-        "bytes": checkpoint.n_bytes,
-        "metadata": {
-            "format": FORMAT_NAME,
-            "format_version": meta.format_version,
-            "velora_version": meta.velora_version,
-            "created": meta.created,
-            "seed": meta.seed,
-            "sha256": meta.sha256,
-            "pruned_from": None if meta.pruned_from is None else meta.pruned_from.to_dict(),
-        },
-        "spec": dump_spec(checkpoint.spec),
-        "spec_stored": meta.spec_yaml is not None,
-        "neurons": {
-            "sensory": counts.sensory,
-            "inter": counts.inter,
-            "command": counts.command,
-            "motor": counts.motor,
-            "units": model.n_units,
-        },
-        "parameters": {
-            "layers": layers,
-            "total": model.total_params,
-            "active": model.active_params,
-        },
-        "extra_tensors": sorted(checkpoint.extra),
-        "c_export": {
-            "flash_bytes": c_float.flash_bytes,
-            "ram_bytes": c_float.ram_bytes,
-            "state_bytes": c_float.state_bytes,
-            "scratch_bytes": c_float.scratch_bytes,
-            "flash_bytes_int8": c_int8.flash_bytes,
-        },
-        "verification": {
-            "ok": verification.ok,
-            "checksum": verification.checksum_ok,
-            "computed_sha256": verification.computed_sha256,
-            "metadata_checksum": verification.metadata_checksum,
-            "masks_match_weights": verification.masks_match_weights,
-            "tensors_checked": verification.n_tensors_checked,
-            "inert_outside_masks": verification.inert_outside_masks,
-            "stored_outside_masks": verification.n_stored_outside_masks,
-        },
-    }
+    return summarize(
+        path=checkpoint.path,
+        n_bytes=checkpoint.n_bytes,
+        metadata=checkpoint.metadata,
+        spec=checkpoint.spec,
+        wiring=checkpoint.model.wiring,
+        extra_names=checkpoint.extra,
+        verification=verification,
+    )

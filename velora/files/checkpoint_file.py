@@ -46,6 +46,14 @@ METADATA_DIGEST = "metadata_sha256"  # covers every other metadata entry but ``s
 # Metadata ``masks``: present when the spec's seeded draw gives exactly the stored masks, which
 # loading then checks, so that a spec saying another sparsity, seed or design is refused.
 MASKS_DRAWN = "drawn from the spec"
+# What is wrong with a file whose digests do not match (after its name, in a CheckpointError).
+CHECKSUM_MISMATCH = (
+    "checksum mismatch: the tensors do not match the stored SHA-256 (file corrupted or modified)"
+)
+METADATA_CHECKSUM_MISMATCH = (
+    "metadata checksum mismatch: the metadata (spec, seed, format fields) does not match its "
+    "stored SHA-256 (file corrupted or modified)"
+)
 # Tensor dtypes by their safetensors names (which the digest uses), with their common names and
 # numpy types; numpy has no bfloat16, so such a tensor is read as its raw 16-bit words.
 _DTYPES = {
@@ -182,6 +190,12 @@ def tensor_digest(tensors: dict[str, Array]) -> str:
 def _digest_one(digest, name: str, code: str, shape, data: bytes | memoryview) -> None:
     digest.update(f"{name}\0{code}\0{','.join(str(s) for s in shape)}\0".encode())
     digest.update(data)
+
+
+def metadata_checksum_ok(metadata: Metadata, computed: str | None) -> bool | None:
+    """Whether the metadata hashes (``computed``) to its stored digest; None when the file has
+    none (files of velora 0.1: their spec and seed are not covered by a checksum)."""
+    return None if computed is None else computed == metadata.metadata_sha256
 
 
 def metadata_digest(strings: dict[str, str]) -> str:
@@ -597,23 +611,14 @@ def read_checkpoint(
     data, _header, raw_metadata = _read_file(path)
     metadata = _parse_metadata(path, raw_metadata)
     tensors, computed = _decode(path, data, _header)
-    mismatch = _fail(
-        path,
-        "checksum mismatch: the tensors do not match the stored SHA-256 "
-        "(file corrupted or modified)",
-    )
+    mismatch = _fail(path, CHECKSUM_MISMATCH)
     if verify_checksum and computed != metadata.sha256:
         raise mismatch
-    computed_meta = None
-    meta_mismatch = _fail(
-        path,
-        "metadata checksum mismatch: the metadata (spec, seed, format fields) does not "
-        "match its stored SHA-256 (file corrupted or modified)",
-    )
-    if metadata.metadata_sha256 is not None:
-        computed_meta = metadata_digest(raw_metadata)
-        if verify_checksum and computed_meta != metadata.metadata_sha256:
-            raise meta_mismatch
+    meta_mismatch = _fail(path, METADATA_CHECKSUM_MISMATCH)
+    computed_meta = None if metadata.metadata_sha256 is None else metadata_digest(raw_metadata)
+    meta_ok = metadata_checksum_ok(metadata, computed_meta)
+    if verify_checksum and meta_ok is False:
+        raise meta_mismatch
     try:
         wiring = _check_masks(path, tensors)
         if metadata.pruned_from is not None:
@@ -625,7 +630,7 @@ def read_checkpoint(
     except CheckpointError:
         if computed != metadata.sha256:  # the damage is the likelier story
             raise mismatch from None
-        if computed_meta is not None and computed_meta != metadata.metadata_sha256:
+        if meta_ok is False:
             raise meta_mismatch from None
         raise
     wiring = Wiring.from_masks(

@@ -40,6 +40,14 @@ import torch
 from velora._version import __version__
 from velora.errors import VeloraError
 from velora.files.atomic import atomic_write, check_writable
+from velora.files.c_footprint import (
+    Footprint,
+    LayerSize,
+    index_type,
+    layer_flash_bytes,
+    layers_footprint,
+    wiring_footprint,
+)
 from velora.files.checkpoint_file import tensor_digest
 from velora.models.lnn.ncp import LiquidNCPNetwork
 from velora.spec import Spec
@@ -53,8 +61,6 @@ CHECK_FLAGS = ("-std=c99", "-O2")
 COMPILERS = ("cc", "gcc", "clang")
 CHECK_SEQUENCES = 64
 CHECK_STEPS = 8
-# Bytes of the stored types on the target (``unsigned long`` counted as a 32-bit target's).
-FLOAT_BYTES = 4
 C_KEYWORDS = frozenset(
     [
         "auto",
@@ -130,46 +136,20 @@ class CLayer:
 
     @property
     def ptr_type(self) -> tuple[str, int]:
-        return _index_type(self.synapses)
+        return index_type(self.synapses)
 
     @property
     def src_type(self) -> tuple[str, int]:
-        return _index_type(self.n_in - 1)
-
-    def flash_bytes(self) -> dict[str, int]:
-        """Bytes of constant data by part: ``synapses`` (sources, their weights and the row
-        starts), ``recurrent`` (the dense block), ``bias`` (biases and int8 row scales)."""
-        weight_bytes = 1 if self.scale is not None else FLOAT_BYTES
-        per_row = 4 * FLOAT_BYTES * (2 if self.scale is not None else 1)
-        return {
-            "synapses": (self.n + 1) * self.ptr_type[1]
-            + max(self.synapses, 1) * (self.src_type[1] + 4 * weight_bytes),
-            "recurrent": self.n * self.n * 4 * weight_bytes,
-            "bias": self.n * per_row,
-        }
-
-
-@dataclass(frozen=True)
-class Footprint:
-    """What one step of an exported network needs on the target.
-
-    ``flash_bytes``: constant data (weights, biases, scales, source lists), of which
-    ``synapse_bytes`` grow with the synapses and ``recurrent_bytes`` are the dense recurrent
-    blocks. ``ram_bytes``: the state ``h`` (``state_bytes``, the caller's) plus the scratch
-    arrays of a step on the stack (``scratch_bytes``). Code is not counted.
-    """
-
-    flash_bytes: int
-    synapse_bytes: int
-    recurrent_bytes: int
-    state_bytes: int
-    scratch_bytes: int
-    synapses: int
-    quantize: str | None = None
+        return index_type(self.n_in - 1)
 
     @property
-    def ram_bytes(self) -> int:
-        return self.state_bytes + self.scratch_bytes
+    def size(self) -> LayerSize:
+        """The sizes the footprint of this layer follows from."""
+        return LayerSize(self.n_in, self.n, self.synapses)
+
+    def flash_bytes(self) -> dict[str, int]:
+        """Bytes of constant data by part (``velora.files.c_footprint.layer_flash_bytes``)."""
+        return layer_flash_bytes(self.size, None if self.scale is None else "int8")
 
 
 @dataclass(frozen=True)
@@ -198,15 +178,6 @@ class CExport:
     n_steps: int
     compiler: str | None
     float_flash_bytes: int
-
-
-def _index_type(largest: int) -> tuple[str, int]:
-    """The smallest unsigned C type that holds ``largest``, with its size on a 32-bit target."""
-    if largest < 1 << 8:
-        return "unsigned char", 1
-    if largest < 1 << 16:
-        return "unsigned short", 2
-    return "unsigned long", 4
 
 
 def check_prefix(prefix: str) -> str:
@@ -313,24 +284,9 @@ def quantized_network(model: LiquidNCPNetwork) -> LiquidNCPNetwork:
 
 
 def footprint(model: LiquidNCPNetwork, quantize: str | None = None) -> Footprint:
-    """Flash (constant data) and RAM (state and scratch) of one step of the C export."""
-    return _footprint(c_layers(model, quantize), quantize)
-
-
-def _footprint(layers: list[CLayer], quantize: str | None) -> Footprint:
-    parts = [layer.flash_bytes() for layer in layers]
-    sizes = [layer.n for layer in layers]
-    # The step keeps the outputs of inter and command; a cell keeps its new state until done.
-    scratch = (sizes[0] + sizes[1] + max(sizes)) * FLOAT_BYTES
-    return Footprint(
-        flash_bytes=sum(sum(p.values()) for p in parts),
-        synapse_bytes=sum(p["synapses"] for p in parts),
-        recurrent_bytes=sum(p["recurrent"] for p in parts),
-        state_bytes=sum(sizes) * FLOAT_BYTES,
-        scratch_bytes=scratch,
-        synapses=sum(layer.synapses for layer in layers),
-        quantize=quantize,
-    )
+    """Flash (constant data) and RAM (state and scratch) of one step of the C export: that of
+    its wiring (``velora.files.c_footprint.wiring_footprint``), whatever the weights."""
+    return wiring_footprint(model.wiring, check_quantize(quantize))
 
 
 # ---- the C text -------------------------------------------------------------------------------
@@ -469,7 +425,7 @@ def c_sources(
     header_name = f"{p}.h" if header_name is None else header_name
     spec = model.to_spec() if spec is None else spec
     layers = c_layers(model, quantize)
-    foot = _footprint(layers, quantize)
+    foot = layers_footprint([layer.size for layer in layers], quantize)
     P = p.upper()
     counts = model.wiring.counts
     sizes = [layer.n for layer in layers]

@@ -55,16 +55,31 @@ def prefers_compiled_training(wiring: Wiring, batch: int) -> bool:
     return batch * fused_size(wiring) < COMPILED_TRAINING_MAX_MACS
 
 
-def active_parameters(wiring: Wiring) -> int:
-    """Parameters that the masks leave in effect: each head's weights on synapses and on the
-    recurrent block, plus every bias."""
-    total = 0
-    for (_, mask), (_, n) in zip(wiring.arrays.items(), layer_sizes(wiring.counts), strict=True):
+def active_by_layer(wiring: Wiring) -> dict[str, int]:
+    """Parameters of each layer that the masks leave in effect: each head's weights on synapses
+    and on the recurrent block, plus every bias."""
+    active = {}
+    for (layer, mask), (_, n) in zip(
+        wiring.arrays.items(), layer_sizes(wiring.counts), strict=True
+    ):
         live = int(np.count_nonzero(mask)) + n * n
-        total += len(HEAD_NAMES) * (live + n)
+        active[layer] = len(HEAD_NAMES) * (live + n)
+    return active
+
+
+def total_by_layer(wiring: Wiring) -> dict[str, int]:
+    """Every trainable parameter of each layer, masked or not."""
+    total = dict.fromkeys(LAYER_NAMES, 0)
+    for name, shape in parameter_shapes(wiring).items():
+        total[name.split(".")[1]] += int(np.prod(shape))
     return total
+
+
+def active_parameters(wiring: Wiring) -> int:
+    """Parameters that the masks leave in effect, in every layer (``active_by_layer``)."""
+    return sum(active_by_layer(wiring).values())
 
 
 def total_parameters(wiring: Wiring) -> int:
     """Every trainable parameter, masked or not."""
-    return sum(int(np.prod(shape)) for shape in parameter_shapes(wiring).values())
+    return sum(total_by_layer(wiring).values())

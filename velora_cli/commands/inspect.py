@@ -131,25 +131,11 @@ def inspect(
 
     A file that fails verification is shown, then refused with exit code 2.
     """
-    from velora.errors import CheckpointError
-    from velora.files.checkpoint import load_checkpoint, summary, verify
+    from velora.files.inspection import inspect_checkpoint
 
-    checkpoint = load_checkpoint(file, verify_checksum=False)
-    verification = verify(checkpoint)
-    info = summary(checkpoint, verification)
+    report = inspect_checkpoint(file)
     if as_json:
-        typer.echo(json.dumps(info, indent=2))
+        typer.echo(json.dumps(report.info, indent=2))
     else:
-        _show(info)
-    if not verification.checksum_ok:
-        raise CheckpointError(
-            f"{file}: checksum mismatch: the tensors do not match the stored SHA-256 "
-            "(file corrupted or modified)"
-        )
-    if verification.metadata_checksum is False:
-        raise CheckpointError(
-            f"{file}: metadata checksum mismatch: the metadata (spec, seed, format fields) does "
-            "not match its stored SHA-256 (file corrupted or modified)"
-        )
-    if not verification.ok:
-        raise CheckpointError(f"{file}: verification failed (see above)")
+        _show(report.info)
+    report.check()
