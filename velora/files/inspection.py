@@ -31,6 +31,7 @@ from velora.models.layout import (
     HEAD_NAMES,
     active_by_layer,
     active_parameters,
+    input_mask,
     parameter_shapes,
     total_by_layer,
     total_parameters,
@@ -77,8 +78,7 @@ def outside_masks(mask: np.ndarray) -> np.ndarray:
     """Where the head weights (neurons, inputs + neurons) of a layer with the wiring ``mask``
     (inputs, neurons) have no synapse: True at the inputs it leaves unconnected; every neuron
     sees the layer's whole state, so the recurrent block is all inside."""
-    n = mask.shape[1]
-    return np.concatenate([mask.T == 0, np.zeros((n, n), dtype=bool)], axis=1)
+    return input_mask(mask) == 0
 
 
 def _shape(parameters: dict[str, np.ndarray], name: str) -> tuple[int, ...] | None:

@@ -17,6 +17,7 @@ import numpy as np
 from velora.models.layout import (
     HEAD_NAMES,
     active_parameters,
+    input_mask,
     prefers_compiled,
     total_parameters,
 )
@@ -103,14 +104,10 @@ class NetworkArrays:
         gate heads added in float32 as ``NCPLiquidCell.fused`` adds them."""
         if self._kernel is None:
             arrays = []
-            for (layer, mask), (_, n) in zip(
-                self.wiring.arrays.items(), layer_sizes(self.wiring.counts), strict=True
-            ):
+            for layer, mask in self.wiring.arrays.items():
                 p = {h: self.parameters[f"layers.{layer}.{h}.weight"] for h in HEAD_NAMES}
                 b = {h: self.parameters[f"layers.{layer}.{h}.bias"] for h in HEAD_NAMES}
-                live = np.concatenate(
-                    [np.abs(mask).T.astype(np.float32), np.ones((n, n), dtype=np.float32)], axis=1
-                )
+                live = input_mask(mask)
                 weight = np.concatenate(
                     [p["g_head"], p["h_head"], p["f_head_to_g"] + p["f_head_to_h"], p["proj"]]
                 ) * np.tile(live, (4, 1))

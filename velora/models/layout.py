@@ -37,6 +37,16 @@ def parameter_shapes(wiring: Wiring) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def input_mask(mask: np.ndarray) -> np.ndarray:
+    """Which inputs the heads of a layer with the wiring ``mask`` (inputs, neurons) see, as
+    float32 (neurons, inputs + neurons): |mask|ᵀ on the layer's inputs, then ones on the
+    recurrent block (every neuron sees its layer's whole state). A head's weights are
+    multiplied by it, so the weights outside it have no effect."""
+    n = mask.shape[1]
+    ones = np.ones((n, n), dtype=np.float32)
+    return np.concatenate([np.abs(mask).T.astype(np.float32), ones], axis=1)
+
+
 def fused_size(wiring: Wiring) -> int:
     """Entries of the three fused weight matrices, (4 n) x (inputs + n) per layer: the
     multiply-adds of one step of one sequence."""

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from velora.models.layout import HEAD_NAMES
+from velora.models.layout import HEAD_NAMES, input_mask
 from velora.wiring import check_int
 
 __all__ = ["HEAD_NAMES", "NCPLiquidCell", "cell_step", "cfc_update", "timespan_column"]
@@ -63,9 +63,7 @@ class NCPLiquidCell(nn.Module):
                 f"mask must have shape (in_features, n_hidden) = "
                 f"({self.in_features}, {self.n_hidden}), got {tuple(mask.shape)}"
             )
-        sparsity = torch.cat(
-            [mask.abs().T.to(torch.float32), torch.ones(self.n_hidden, self.n_hidden)], dim=1
-        )
+        sparsity = torch.from_numpy(input_mask(mask.cpu().numpy()))
         self.register_buffer("sparsity_mask", sparsity.to(device))
         n_inputs = self.in_features + self.n_hidden
         self.g_head = nn.Linear(n_inputs, self.n_hidden, device=device)

@@ -81,12 +81,9 @@ class LiquidNCPNetwork(nn.Module):
 
     @property
     def active_params(self) -> int:
-        """Parameters that the masks leave in effect (weights on synapses, plus every bias)."""
-        total = 0
-        for cell in self.cells():
-            live = int(cell.sparsity_mask.count_nonzero())
-            total += len(cell.heads()) * (live + cell.n_hidden)
-        return total
+        """Parameters that the masks leave in effect (weights on synapses and on the recurrent
+        blocks, plus every bias): ``velora.models.layout.active_parameters``."""
+        return layout.active_parameters(self.wiring)
 
     @classmethod
     def from_spec(
