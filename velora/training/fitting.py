@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from velora.distributed import Context, StopRequest, current, peer_errors
+from velora.training.adam import Adam, Optimizer
 from velora.training.data import SequenceData
 from velora.training.defaults import (
     DEFAULT_BATCH_SIZE,
@@ -212,7 +213,7 @@ def fit(
 
     ctx = current() if context is None else context
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=lr)
+    optimizer = make_optimizer(params, lr)
     model.train()
     t0 = time.perf_counter()
     initial_train = evaluate(model, train_data, loss=loss, context=ctx)
@@ -340,6 +341,15 @@ def fit(
     )
 
 
+def make_optimizer(params: list[nn.Parameter], lr: float) -> Optimizer:
+    """The Adam a training run uses: velora's own when every parameter is on the CPU (the same
+    bits as torch's, without torch's import of ``torch._dynamo``), else ``torch.optim.Adam``
+    (its multi-tensor path on CUDA and other devices)."""
+    if all(p.device.type == "cpu" for p in params):
+        return Adam(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr)
+
+
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """The generator of epoch ``epoch``'s batch order: fixed by (seed, epoch) alone."""
     return torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**63)
@@ -400,7 +410,7 @@ class _DataParallel:
     def train_batch(
         self,
         batch: SequenceData,
-        optimizer: torch.optim.Optimizer,
+        optimizer: Optimizer,
         params: list[nn.Parameter],
         window: int | None,
         loss: str,
@@ -459,7 +469,7 @@ def _shard(batch: SequenceData, rank: int, world: int) -> tuple[SequenceData, to
 
 def _train_batch(
     forward_sequence: Callable,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Optimizer,
     params: list[nn.Parameter],
     batch: SequenceData,
     window: int | None,

@@ -13,6 +13,7 @@ from torch import nn
 from velora.errors import CheckpointError
 from velora.files import checkpoint
 from velora.spec import Spec
+from velora.training.adam import Adam
 from velora.training.fitting import FitResult, TrainState
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def state_from_tensors(
                 )
     optimizer_state = {
         "state": dict(sorted(optim_state.items())),
-        "param_groups": torch.optim.Adam(params.values()).state_dict()["param_groups"],
+        "param_groups": Adam(params.values()).state_dict()["param_groups"],
     }
     return TrainState(
         epoch=scalars["epoch"],
