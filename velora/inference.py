@@ -44,7 +44,6 @@ from velora.errors import VeloraError
 from velora.files.atomic import atomic_write, check_writable, companions
 from velora.files.defaults import DEFAULT_DELIMITER
 from velora.files.loading import load_arrays, load_model
-from velora.files.sniff import is_checkpoint_path
 from velora.files.sources import Source, require_files
 from velora.files.tables import (
     DEFAULT_BLOCK_BYTES,
@@ -364,8 +363,9 @@ def run_csv(
     nothing (``RunSummary.main`` false).
     """
     start = time.perf_counter()
-    # One process on the CPU needs no torch to run a checkpoint: the compiled loop runs its
-    # arrays (``NetworkArrays``), and torch is imported only if a batch prefers PyTorch's loop.
+    # One process on the CPU needs no torch to run a checkpoint or a spec: the compiled loop
+    # runs its arrays (``NetworkArrays``; a spec's seeded weights are drawn with numpy), and
+    # torch is imported only if a batch prefers PyTorch's loop.
     cpu_only = device in (None, "cpu") and single_process()
     context = Context() if cpu_only else setup(device)
     fmt = output_format or output_format_for(None if hasattr(output, "write") else output)
@@ -391,8 +391,8 @@ def run_csv(
         if isinstance(network, str | Path):
             model_name = Path(network).stem
             loaded: Spec
-            if cpu_only and is_checkpoint_path(network):
-                network, loaded = load_arrays(network)
+            if cpu_only:
+                network, loaded = load_arrays(network, max_memory=max_memory)
             else:
                 network, loaded = load_model(network, max_memory=max_memory)
             spec = loaded if spec is None else spec

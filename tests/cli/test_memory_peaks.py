@@ -27,9 +27,12 @@ BATCH, WINDOW = 16, 64  # train: one batch of one window, so that activations co
 # Runs the argument lists of argv[1] in one process and writes the peak resident bytes after
 # each (this process and its children, e.g. a compiler) and each exit code to argv[2]. On Linux
 # the process's own peak is VmHWM: ru_maxrss keeps the peak of the process it was forked from
-# (here pytest, which may have grown larger than anything measured) across exec.
+# (here pytest, which may have grown larger than anything measured) across exec. torch is
+# imported first: a small spec runs without it, a large one hands its batch to PyTorch's loop,
+# and the estimate counts the network, not the import.
 CHILD = """
 import json, resource, sys
+import torch
 from velora_cli.main import main_exit_code
 scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, else KiB
 

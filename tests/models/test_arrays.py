@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from tests.helpers import EXAMPLE
 from velora.files.checkpoint import load_checkpoint, summary
@@ -74,6 +75,31 @@ def test_a_spec_draws_its_wiring_and_makes_its_weights_only_when_asked():
     expected = parameter_arrays(module)
     assert set(ours.parameters) == set(expected)
     assert all(np.array_equal(ours.parameters[k], v) for k, v in expected.items())
+    assert ours._module is None  # drawn with numpy: no module was built
+
+
+@pytest.mark.parametrize("weights_first", [False, True])
+def test_a_large_specs_module_gets_the_same_seeded_weights(weights_first):
+    """Where the batch hands over to the module (PyTorch's BLAS loop), the module holds the
+    spec's seeded weights, whether they were drawn before or by the module itself, and the
+    results are those of the module built from the spec."""
+    spec = parse_spec(
+        "version: 1\nseed: 11\nnetwork: {in_features: 3, n_neurons: 300, out_features: 2}\n"
+    )
+    ours = NetworkArrays.from_spec(spec)
+    assert not ours.prefers_compiled(64)
+    if weights_first:
+        drawn = dict(ours.parameters)
+    x, h, ts = _inputs(64, 2, 3, ours.n_units)
+    y, h_out = ours.forward_sequence(x, h, ts)
+    held = parameter_arrays(ours._module)
+    expected = parameter_arrays(LiquidNCPNetwork.from_spec(spec))
+    assert all(np.array_equal(held[k], v) for k, v in expected.items())
+    assert all(np.array_equal(ours.parameters[k], v) for k, v in expected.items())
+    if weights_first:
+        assert all(np.array_equal(drawn[k], v) for k, v in expected.items())
+    y2, h2 = forward_numpy(LiquidNCPNetwork.from_spec(spec), x, h, ts)
+    assert np.array_equal(y, y2) and np.array_equal(h_out, h2)
 
 
 def test_load_arrays_reads_a_checkpoint_as_load_model_does(good_file):
@@ -85,17 +111,24 @@ def test_load_arrays_reads_a_checkpoint_as_load_model_does(good_file):
 
 
 def test_run_and_wire_import_neither_torch_nor_pandas(tmp_path, good_file):
-    """``velora run CHECKPOINT`` and ``velora wire SPEC`` in a fresh process: neither torch
-    nor pandas (which pyarrow's conversions import) is ever imported, for start-up time, and
-    the run's output is the one the module gives."""
+    """``velora run CHECKPOINT``, ``velora run SPEC`` and ``velora wire SPEC`` in a fresh
+    process: neither torch nor pandas (which pyarrow's conversions import) is ever imported,
+    for start-up time, and each run's output is the one the module gives (a spec's seeded
+    weights drawn by numpy, bit for bit torch's)."""
     data = tmp_path / "in.csv"
     rows = "\n".join(f"{i},0.5,-1,{i / 7}" for i in range(40))
     data.write_text(f"x,y,theta,omega\n{rows}\n")
     out = tmp_path / "out.csv"
+    episodes = tmp_path / "pendulum100.csv"  # the example's first 100 rows
+    lines = (EXAMPLE.parent / "pendulum.csv").read_text().splitlines(keepends=True)
+    episodes.write_text("".join(lines[:101]))
+    out_spec = tmp_path / "out_spec.csv"
+    by_spec = ["-i", str(episodes), "--sequence-column", "episode", "--time-column", "t"]
     code = f"""
 import sys
 from velora_cli.main import app
 for argv in (["run", {str(good_file)!r}, "-i", {str(data)!r}, "-o", {str(out)!r}],
+             ["run", {str(EXAMPLE)!r}, *{by_spec!r}, "-o", {str(out_spec)!r}, "--quiet"],
              ["wire", {str(EXAMPLE)!r}, "--json"]):
     try:
         app(argv)
@@ -111,6 +144,21 @@ print(sorted({{"torch", "pandas"}} & set(sys.modules)))
     expected = tmp_path / "expected.csv"
     run_csv(module, data, expected, spec=spec)
     assert out.read_bytes() == expected.read_bytes()
+    # The spec's run through the module, built by nn.Linear's own draws after manual_seed.
+    spec = parse_spec(EXAMPLE.read_text())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.effective_seed)
+        n = spec.network
+        module = LiquidNCPNetwork(
+            n.in_features, n.n_neurons, n.out_features, wiring=spec.draw_wiring()
+        )
+    assert torch.equal(
+        nn.utils.parameters_to_vector(module.parameters()),
+        nn.utils.parameters_to_vector(LiquidNCPNetwork.from_spec(spec).parameters()),
+    )
+    expected = tmp_path / "expected_spec.csv"
+    run_csv(module, episodes, expected, spec=spec, sequence_column="episode", time_column="t")
+    assert out_spec.read_bytes() == expected.read_bytes()
 
 
 def test_inspect_imports_neither_torch_nor_pandas(good_file):

@@ -56,8 +56,8 @@ def load_arrays(
     path: str | Path, *, max_memory: int | None = DEFAULT_MAX_MEMORY
 ) -> tuple[NetworkArrays, Spec]:
     """``load_model`` with the network as plain arrays (``NetworkArrays``), without importing
-    torch: a checkpoint's are read and checked; a spec's wiring is drawn and its seeded
-    weights are made (with torch) only if they are asked for."""
+    torch: a checkpoint's are read and checked; a spec's wiring is drawn, and its seeded
+    weights are drawn (with numpy, as ``velora.models.init`` does) when first asked for."""
     from velora.models.arrays import NetworkArrays
     from velora.models.layout import parameter_shapes
 

@@ -1,7 +1,8 @@
 """A network as plain numpy arrays: the parameters a checkpoint holds, run without torch.
 
-``velora run`` on a checkpoint needs neither autograd nor a module: the compiled loop takes the
-fused masked weights as arrays. ``NetworkArrays`` holds them and runs ``forward_sequence`` on
+``velora run`` on a checkpoint or a spec needs neither autograd nor a module: the compiled loop
+takes the fused masked weights as arrays, and a spec's seeded initial weights are drawn without
+torch (``velora.models.init``). ``NetworkArrays`` holds them and runs ``forward_sequence`` on
 numpy arrays, bit for bit as ``LiquidNCPNetwork.forward_sequence`` does; for batches where
 PyTorch's BLAS loop wins (``prefers_compiled``) it builds the module once and hands over, so the
 results stay those of the module. The parameter layout both forms share is ``velora.models.layout``.
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from velora.models.init import initial_parameters
 from velora.models.layout import (
     HEAD_NAMES,
     active_parameters,
@@ -32,9 +34,8 @@ if TYPE_CHECKING:
 class NetworkArrays:
     """A network's wiring and float32 parameters (names and shapes as ``parameter_shapes``).
 
-    ``from_spec`` draws the wiring of a spec without torch and its seeded weights only when
-    they are first asked for (they come from torch's initialisers): wiring figures of a spec
-    need no torch.
+    ``from_spec`` draws the wiring of a spec without torch and its seeded weights, also without
+    torch, only when they are first asked for: wiring figures of a spec draw no weights.
     """
 
     wiring: Wiring
@@ -59,10 +60,14 @@ class NetworkArrays:
 
     @property
     def parameters(self) -> dict[str, np.ndarray]:
-        """The float32 parameters by name; a spec's seeded weights are made on first use."""
+        """The float32 parameters by name; a spec's seeded weights are made on first use
+        (without a seed, by the module, from torch's global generator)."""
         if self._parameters is None:
-            self._module = self.to_network()
-            self._parameters = parameter_arrays(self._module)
+            if self.seed is None:
+                self._module = self.to_network()
+                self._parameters = parameter_arrays(self._module)
+            else:
+                self._parameters = initial_parameters(self.wiring, self.seed)
         return self._parameters
 
     @property

@@ -6,6 +6,9 @@ For z = [x, h] and masked heads a_k = z (W_k * M)^T + b_k:
 (Hasani et al., Nature Machine Intelligence 2022, eq. 10, with an elapsed time t per sample.)
 """
 
+from collections.abc import Mapping
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,6 +45,9 @@ class NCPLiquidCell(nn.Module):
 
     ``mask`` has shape (in_features, n_hidden); only its non-zero entries connect an input to a
     neuron. Every neuron also sees the whole hidden state of its layer (recurrent block).
+    ``initial`` gives the heads' initial parameters (``<head>.weight|bias``, float32 arrays, as
+    ``velora.models.init`` draws them; on the CPU they become the parameters without a copy);
+    without it each head draws its own as ``nn.Linear`` does, from torch's global generator.
     """
 
     sparsity_mask: torch.Tensor  # a buffer (registered in __init__)
@@ -53,6 +59,7 @@ class NCPLiquidCell(nn.Module):
         mask: torch.Tensor,
         *,
         device: torch.device | str | None = None,
+        initial: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         super().__init__()
         self.in_features = check_int("in_features", in_features, 1)
@@ -66,11 +73,16 @@ class NCPLiquidCell(nn.Module):
         sparsity = torch.from_numpy(input_mask(mask.cpu().numpy()))
         self.register_buffer("sparsity_mask", sparsity.to(device))
         n_inputs = self.in_features + self.n_hidden
-        self.g_head = nn.Linear(n_inputs, self.n_hidden, device=device)
-        self.h_head = nn.Linear(n_inputs, self.n_hidden, device=device)
-        self.f_head_to_g = nn.Linear(n_inputs, self.n_hidden, device=device)
-        self.f_head_to_h = nn.Linear(n_inputs, self.n_hidden, device=device)
-        self.proj = nn.Linear(n_inputs, self.n_hidden, device=device)
+        home = torch.get_default_device() if device is None else device  # nn.Linear's pick
+        for name in HEAD_NAMES:
+            if initial is None:
+                head = nn.Linear(n_inputs, self.n_hidden, device=device)
+            else:  # made on the meta device (no draws, no memory), then given its parameters
+                head = nn.Linear(n_inputs, self.n_hidden, device="meta")
+                for kind in ("weight", "bias"):
+                    value = torch.from_numpy(initial[f"{name}.{kind}"]).to(home)
+                    setattr(head, kind, nn.Parameter(value))
+            setattr(self, name, head)
         self._cache: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
 
     def heads(self) -> tuple[nn.Linear, ...]:

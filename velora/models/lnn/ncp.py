@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from velora.models import layout
+from velora.models.init import initial_parameters
 from velora.models.lnn.cell import NCPLiquidCell, cfc_update
 from velora.spec import DEFAULT_MAX_MEMORY, NetworkSpec, Spec, check_memory
 from velora.wiring import DEFAULT_SPARSITY, LAYER_NAMES, Wiring, layer_sizes
@@ -58,15 +59,21 @@ class LiquidNCPNetwork(nn.Module):
         self.n_units = self.n_neurons + self.out_features
         self.seed = seed
 
-        with torch.random.fork_rng(devices=[], enabled=seed is not None):
-            if seed is not None:
-                torch.manual_seed(seed)
-            cells = [
-                NCPLiquidCell(n_in, n_out, mask, device=device)
-                for (n_in, n_out), (_, mask) in zip(
-                    layer_sizes(wiring.counts), wiring.masks.items(), strict=True
-                )
-            ]
+        # Unseeded, nn.Linear draws from torch's global generator; seeded, the weights are
+        # velora.models.init's draws (torch's CPU stream after manual_seed(seed), the same on
+        # every device, global random state untouched).
+        initial = None if seed is None else initial_parameters(wiring, seed)
+        cells = []
+        for (n_in, n_out), (layer, mask) in zip(
+            layer_sizes(wiring.counts), wiring.masks.items(), strict=True
+        ):
+            prefix = f"layers.{layer}."
+            given = None
+            if initial is not None:
+                given = {
+                    k.removeprefix(prefix): v for k, v in initial.items() if k.startswith(prefix)
+                }
+            cells.append(NCPLiquidCell(n_in, n_out, mask, device=device, initial=given))
         self.layers = nn.ModuleDict(OrderedDict(zip(LAYER_NAMES, cells, strict=True)))
         self.out_sizes = [cell.n_hidden for cell in cells]
 
