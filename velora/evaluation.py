@@ -16,19 +16,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from velora.distributed import setup
+from velora.distributed import Context, setup
 from velora.errors import VeloraError
 from velora.files.defaults import DEFAULT_DELIMITER
-from velora.files.loading import load_model
 from velora.files.sources import Source, require_files, source_name
 from velora.files.tables import DEFAULT_BLOCK_BYTES
-from velora.inference import ChunkResult, open_reader, run_csv
-from velora.models import LiquidNCPNetwork
+from velora.inference import ChunkResult, load_network, open_reader, run_csv, runs_locally
+from velora.models.arrays import NetworkArrays
 from velora.spec import DEFAULT_MAX_MEMORY, Spec
+
+if TYPE_CHECKING:
+    from velora.models import LiquidNCPNetwork
 
 METRICS = ("mse", "mae", "rmse", "r2")
 
@@ -228,7 +230,7 @@ class _Accumulator:
 
 
 def evaluate_csv(
-    network: LiquidNCPNetwork | str | Path,
+    network: LiquidNCPNetwork | NetworkArrays | str | Path,
     input_path: Source,
     *,
     targets: Sequence[str] | None = None,
@@ -257,13 +259,13 @@ def evaluate_csv(
     ``run_csv`` shares it and rank 0 alone scores it (the others return ``main`` false).
     """
     start = time.perf_counter()
-    context = setup(device)
+    context = Context() if runs_locally(device) else setup(device)
     with context.agreement():  # bad input on any process ends the job with one error
         if context.parallel:  # every process reads the input and the model: no stream will do
             require_files(input_path, network)
-        if not isinstance(network, torch.nn.Module):
+        if isinstance(network, str | Path):
             source = source_name(network)
-            network, loaded = load_model(network, max_memory=max_memory)
+            network, loaded = load_network(network, device, max_memory=max_memory)
             spec = loaded if spec is None else spec
         else:
             source = "the network"
@@ -312,7 +314,7 @@ def evaluate_csv(
 
 
 def _targets(
-    network: LiquidNCPNetwork,
+    network: LiquidNCPNetwork | NetworkArrays,
     spec: Spec | None,
     targets: Sequence[str] | None,
     source: str,

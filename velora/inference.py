@@ -304,6 +304,24 @@ def open_reader(
     )
 
 
+def runs_locally(device: str | None) -> bool:
+    """Whether a run on ``device`` is one process on the CPU. Such a run needs no torch for a
+    checkpoint or a spec: the compiled loop runs its arrays (``NetworkArrays``; a spec's seeded
+    weights are drawn with numpy), and torch is imported only if a batch prefers PyTorch's
+    loop."""
+    return device in (None, "cpu") and single_process()
+
+
+def load_network(
+    path: str | Path, device: str | None, *, max_memory: int | None = DEFAULT_MAX_MEMORY
+) -> tuple[NetworkArrays | LiquidNCPNetwork, Spec]:
+    """A spec or checkpoint as a run on ``device`` takes it, with its spec: as arrays when the
+    run is one process on the CPU (``runs_locally``), else as the module."""
+    if runs_locally(device):
+        return load_arrays(path, max_memory=max_memory)
+    return load_model(path, max_memory=max_memory)
+
+
 def run_csv(
     network: LiquidNCPNetwork | NetworkArrays | str | Path,
     input_path: Source,
@@ -363,10 +381,7 @@ def run_csv(
     nothing (``RunSummary.main`` false).
     """
     start = time.perf_counter()
-    # One process on the CPU needs no torch to run a checkpoint or a spec: the compiled loop
-    # runs its arrays (``NetworkArrays``; a spec's seeded weights are drawn with numpy), and
-    # torch is imported only if a batch prefers PyTorch's loop.
-    cpu_only = device in (None, "cpu") and single_process()
+    cpu_only = runs_locally(device)
     context = Context() if cpu_only else setup(device)
     fmt = output_format or output_format_for(None if hasattr(output, "write") else output)
     if fmt not in ("csv", "parquet"):
@@ -390,11 +405,7 @@ def run_csv(
         model_name = None
         if isinstance(network, str | Path):
             model_name = Path(network).stem
-            loaded: Spec
-            if cpu_only:
-                network, loaded = load_arrays(network, max_memory=max_memory)
-            else:
-                network, loaded = load_model(network, max_memory=max_memory)
+            network, loaded = load_network(network, device, max_memory=max_memory)
             spec = loaded if spec is None else spec
         if isinstance(network, NetworkArrays) and not cpu_only:
             network = network.to_network(context.device)

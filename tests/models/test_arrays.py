@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from tests.helpers import EXAMPLE
+from velora.evaluation import evaluate_csv
 from velora.files.checkpoint import load_checkpoint, summary
 from velora.files.loading import load_arrays, load_model
 from velora.inference import run_csv
@@ -183,3 +184,36 @@ print(json.dumps({{"modules": sorted({{"torch", "pandas"}} & set(sys.modules)), 
     assert "✓ weights outside the masks are inert" in text
     expected = summary(load_checkpoint(good_file))
     assert json.loads(document) == expected and expected["verification"]["ok"]
+
+
+def test_eval_imports_neither_torch_nor_pandas(tmp_path):
+    """``velora eval`` of a spec and of a checkpoint in a fresh process: neither torch nor pandas
+    is imported, and the metrics (per sequence too) are those of the module, as
+    ``evaluate_csv`` gives them for a ``LiquidNCPNetwork``."""
+    spec_path = EXAMPLE.parent / "oscillator.yaml"
+    data = EXAMPLE.parent / "oscillator.csv"
+    spec = parse_spec(spec_path.read_text())
+    module = LiquidNCPNetwork.from_spec(spec)
+    ckpt = tmp_path / "oscillator.safetensors"
+    module.save(ckpt, spec)
+    options = ["-i", str(data), "--sequence-column", "run", "--time-column", "t"]
+    options += ["--per-sequence", "--json"]
+    code = f"""
+import contextlib, io, json, sys
+from velora_cli.main import main_exit_code
+outputs = []
+for model in ({str(spec_path)!r}, {str(ckpt)!r}):
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main_exit_code(["eval", model, *{options!r}]) == 0
+    outputs.append(json.loads(out.getvalue()))
+print(json.dumps({{"modules": sorted({{"torch", "pandas"}} & set(sys.modules)), "out": outputs}}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["modules"] == []
+    expected = evaluate_csv(
+        module, data, spec=spec, sequence_column="run", time_column="t", per_sequence=True
+    ).to_dict()
+    assert found["out"] == [expected, expected]
