@@ -544,3 +544,33 @@ def test_sequence_ids_read_alike_in_python_and_in_pyarrow(ids, monkeypatch):
     short = chunks._ids_at(values, rows)
     monkeypatch.setattr(chunks, "_COMPUTE_MIN_IDS", 0)
     assert short == chunks._ids_at(values, rows) == chunks._texts(values.take(pa.array(rows)))
+
+
+def test_wide_rows_are_written_in_slices_to_the_same_bytes(monkeypatch) -> None:
+    """CsvWriter formats at most FORMAT_VALUES values at a time (a run's hidden state makes
+    rows thousands of values wide); the bytes equal one piece's, whatever the slice size, with
+    string columns (one needing quotes in a single row) and Arrow arrays among the columns."""
+    import pyarrow as pa
+
+    from velora.files import tables
+
+    rng = np.random.default_rng(5)
+    rows = 37
+    ids = np.array([f"seq{i // 5}" for i in range(rows)], dtype=object)
+    ids[23] = 'needs, "quotes"'
+    columns = [
+        ids,
+        pa.array(np.arange(rows, dtype=np.float64) * 0.1),
+        *rng.standard_normal((rows, 6)).astype(np.float32).T,
+    ]
+    whole = tables.format_rows(columns)
+    assert b'"needs, ""quotes"""' in whole
+    for values in (1, 8, 9, 50, 10_000):
+        monkeypatch.setattr(tables, "FORMAT_VALUES", values)
+        buf = io.BytesIO()
+        writer = CsvWriter(buf, [f"c{i}" for i in range(len(columns))])
+        writer.write(columns)
+        assert writer.rows == rows
+        header, _, body = buf.getvalue().partition(b"\n")
+        assert header.startswith(b"c0,c1")
+        assert body == whole

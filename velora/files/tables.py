@@ -756,10 +756,20 @@ class CsvWriter:
             self._header_written = True
 
     def write(self, columns: Sequence[np.ndarray | pa.Array]) -> None:
-        """Append rows: one array per column, all the same length."""
+        """Append rows: one array per column, all the same length. Wide rows (a run's hidden
+        state) are formatted FORMAT_VALUES values at a time, so the text's temporary copies
+        stay small whatever the chunk's size; the bytes are the same as in one piece."""
         if len(columns) != len(self.names):
             raise ValueError(f"expected {len(self.names)} columns, got {len(columns)}")
-        self.write_text(format_rows(columns), len(columns[0]) if len(columns) else 0)
+        rows = len(columns[0]) if len(columns) else 0
+        step = max(1, FORMAT_VALUES // max(len(columns), 1))
+        if rows <= step:
+            self.write_text(format_rows(columns), rows)
+            return
+        quoting = _quoting(columns)  # one style for the whole, as in one piece
+        for lo in range(0, rows, step):
+            part = [column[lo : lo + step] for column in columns]
+            self.write_text(format_rows(part, quoting), len(part[0]))
 
     def write_text(self, text: bytes, rows: int) -> None:
         """Append ``rows`` rows that ``format_rows`` made (perhaps in another process)."""
@@ -773,19 +783,44 @@ class CsvWriter:
         self._header()
 
 
-def format_rows(columns: Sequence[np.ndarray | pa.Array]) -> bytes:
-    """Rows of CSV (no header) for one array per column, as ``CsvWriter.write`` writes them."""
-    arrays = [numpy_arrow(column) for column in columns]
-    table = pa.table(arrays, names=[f"c{i}" for i in range(len(columns))])
+# Values formatted into CSV text at a time by ``CsvWriter.write``: about 12 bytes of text each,
+# held two or three times over while pyarrow writes it.
+FORMAT_VALUES = 1 << 20
+
+
+def _csv_text(arrays: Sequence[pa.Array], quoting: str) -> bytes:
+    """pyarrow's CSV rows (no header) for ``arrays`` with a quoting style ("none" raises
+    ``pa.ArrowInvalid`` where a string needs quotes; "needed" quotes every string)."""
+    table = pa.table(list(arrays), names=[f"c{i}" for i in range(len(arrays))])
     buf = pa.BufferOutputStream()
-    try:
-        options = pacsv.WriteOptions(include_header=False, quoting_style="none")
-        pacsv.write_csv(table, buf, options)
-    except pa.ArrowInvalid:  # a string needs quotes
-        buf = pa.BufferOutputStream()
-        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-        pacsv.write_csv(table, buf, options)
+    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False, quoting_style=quoting))
     return buf.getvalue().to_pybytes()
+
+
+def _quoting(columns: Sequence[np.ndarray | pa.Array]) -> str:
+    """The quoting style ``format_rows`` picks for ``columns``: "none" unless a string in them
+    needs quotes (numbers never do, so only the text columns are tried)."""
+    arrays = [numpy_arrow(column) for column in columns]
+    text = [a for a in arrays if not (pa.types.is_integer(a.type) or pa.types.is_floating(a.type))]
+    if text:
+        try:
+            _csv_text(text, "none")
+        except pa.ArrowInvalid:
+            return "needed"
+    return "none"
+
+
+def format_rows(columns: Sequence[np.ndarray | pa.Array], quoting: str | None = None) -> bytes:
+    """Rows of CSV (no header) for one array per column, as ``CsvWriter.write`` writes them:
+    strings unquoted unless one of them needs quotes, then every string quoted (``quoting``
+    fixes the style instead)."""
+    arrays = [numpy_arrow(column) for column in columns]
+    if quoting is not None:
+        return _csv_text(arrays, quoting)
+    try:
+        return _csv_text(arrays, "none")
+    except pa.ArrowInvalid:  # a string needs quotes
+        return _csv_text(arrays, "needed")
 
 
 def write_csv(
