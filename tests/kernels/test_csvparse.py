@@ -25,6 +25,22 @@ def parser_built():
         yield
 
 
+@pytest.fixture
+def parser_calls(monkeypatch) -> list[bool]:
+    """Whether each block the reader parses went to the compiled parser (True) or was left
+    to pyarrow (False), in order."""
+    taken: list[bool] = []
+    parse_plain = CsvReader._parse_plain
+
+    def spy(self, *args):
+        parsed = parse_plain(self, *args)
+        taken.append(parsed is not None)
+        return parsed
+
+    monkeypatch.setattr(CsvReader, "_parse_plain", spy)
+    return taken
+
+
 FORMATS = ("{!r}", "%.9g", "%.17g", "%.6g", "%.3e", "%.12f", "%g", "%.1f")
 
 
@@ -179,7 +195,7 @@ def test_blank_lines_read_the_same_with_and_without_the_fast_path(
     assert read_all(path, True, monkeypatch) == read_all(path, False, monkeypatch)
 
 
-def test_blank_lines_do_not_change_the_values(tmp_path, monkeypatch) -> None:
+def test_blank_lines_do_not_change_the_values(tmp_path, parser_calls) -> None:
     values = np.random.default_rng(2).standard_normal((20000, 2)).astype(np.float32)
     rows = [f"{a:.9g},{b:.9g}" for a, b in values.tolist()]
     plain, blank = tmp_path / "plain.csv", tmp_path / "blank.csv"
@@ -187,15 +203,7 @@ def test_blank_lines_do_not_change_the_values(tmp_path, monkeypatch) -> None:
     for k in range(100, len(rows), 1000):
         rows[k] += "\n \t"
     blank.write_text("a,b\n" + "\n".join(rows) + "\n  ")
-    fast_path = []
-    parse_plain = CsvReader._parse_plain
-
-    def spy(self, *args):
-        parsed = parse_plain(self, *args)
-        fast_path.append(parsed is not None)
-        return parsed
-
-    monkeypatch.setattr(CsvReader, "_parse_plain", spy)
+    fast_path = parser_calls
     for path, compiled in ((plain, True), (blank, False)):
         fast_path.clear()
         x = np.concatenate([c.x for c in CsvReader(path)])
@@ -203,7 +211,7 @@ def test_blank_lines_do_not_change_the_values(tmp_path, monkeypatch) -> None:
         assert x.view(np.uint32).tolist() == values.view(np.uint32).tolist()
 
 
-def test_a_small_file_is_read_without_the_compiled_parser(tmp_path, monkeypatch) -> None:
+def test_a_small_file_is_read_without_the_compiled_parser(tmp_path, parser_calls) -> None:
     """Below COMPILED_MIN_BYTES a block goes to pyarrow (a first run need not build the
     parser); above it to the compiled parser; the values are the same bits either way."""
     values = np.random.default_rng(3).standard_normal((9000, 2)).astype(np.float32)
@@ -211,15 +219,7 @@ def test_a_small_file_is_read_without_the_compiled_parser(tmp_path, monkeypatch)
     path = tmp_path / "in.csv"
     path.write_text("a,b\n" + "\n".join(rows) + "\n")
     assert path.stat().st_size > tables.COMPILED_MIN_BYTES
-    taken = []
-    parse_plain = CsvReader._parse_plain
-
-    def spy(self, *args):
-        parsed = parse_plain(self, *args)
-        taken.append(parsed is not None)
-        return parsed
-
-    monkeypatch.setattr(CsvReader, "_parse_plain", spy)
+    taken = parser_calls
     big = np.concatenate([c.x for c in CsvReader(path)])
     assert taken == [True]
     taken.clear()
@@ -229,7 +229,9 @@ def test_a_small_file_is_read_without_the_compiled_parser(tmp_path, monkeypatch)
     assert small.view(np.uint32).tolist() == values.view(np.uint32).tolist()
 
 
-def test_a_command_never_waits_for_the_parser_to_be_built(tmp_path, monkeypatch) -> None:
+def test_a_command_never_waits_for_the_parser_to_be_built(
+    tmp_path, monkeypatch, parser_calls
+) -> None:
     """Until the compiled parser is built here (``velora warmup``), every block goes to pyarrow,
     however large, and counts its lines without the compiled loop: same bits, no compile."""
     values = np.random.default_rng(4).standard_normal((9000, 2)).astype(np.float32)
@@ -239,18 +241,11 @@ def test_a_command_never_waits_for_the_parser_to_be_built(tmp_path, monkeypatch)
     assert tables.compiled_parser_takes(path.stat().st_size)  # built (the fixture says so)
     monkeypatch.setattr(cache, "is_ready", lambda group="inference": group != "tables")
     assert not tables.compiled_parser_takes(path.stat().st_size)
-    taken = []
-    parse_plain = CsvReader._parse_plain
-
-    def spy(self, *args):
-        parsed = parse_plain(self, *args)
-        taken.append(parsed is not None)
-        return parsed
+    taken = parser_calls
 
     def no_compiled_count(*args):
         raise AssertionError("the compiled newline counter was called")
 
-    monkeypatch.setattr(CsvReader, "_parse_plain", spy)
     monkeypatch.setattr("velora.kernels.csvparse.count_newlines", no_compiled_count)
     x = np.concatenate([c.x for c in CsvReader(path)])
     assert taken == [False]
